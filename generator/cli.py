@@ -1,0 +1,153 @@
+"""Command line: parse options, hand off to the library, turn AtlasError into one line and an exit code."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from generator.errors import AtlasError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Synthetic images of every filter of a CNN, rendered as a static website.")
+state = {"debug": False}
+
+
+def fail(error: AtlasError) -> None:
+    if state["debug"]:
+        raise error
+    typer.echo(f"error: {error}", err=True)
+    raise typer.Exit(error.exit_code)
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors.")):
+    state["debug"] = debug
+
+
+class RichProgress:
+    """A progress bar per layer on stderr: filters done / total, filters per second, time left."""
+
+    def __init__(self):
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        self.console = Console(stderr=True)
+        self.bars = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+                             TextColumn("{task.fields[rate]}"),
+                             TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), console=self.console)
+        self.task = None
+
+    def __enter__(self):
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.bars.stop()
+
+    def start_layer(self, name: str, total: int, done: int) -> None:
+        self.task = self.bars.add_task(name, total=max(total, 1), completed=done, rate="")
+
+    def advance(self, count: int) -> None:
+        self.bars.advance(self.task, count)
+        speed = self.bars.tasks[self.task].speed if self.task is not None else None
+        self.bars.update(self.task, rate=f"{speed:6.2f} filters/s" if speed else "")
+
+    def note(self, text: str) -> None:
+        self.console.print(text)
+
+
+@app.command()
+def build(
+    model: Optional[str] = typer.Option(None, help="vgg16-hed (embedded, default), a keras.applications name "
+                                                   "(xception, resnet50, ...), tiny-cnn, or a .keras file."),
+    weights: Optional[str] = typer.Option(None, help="imagenet | none | PATH (keras.applications models)."),
+    layers: Optional[str] = typer.Option(None, help="Comma-separated layer names or globs, e.g. 'block*_conv3'."),
+    filters: Optional[str] = typer.Option(None, help="all (default), a range 0:16, or ids 3,7,9."),
+    method: Optional[str] = typer.Option(None, help="classic (the seed's pixel gradient ascent)."),
+    steps: Optional[int] = typer.Option(None, help="Optimisation steps per image."),
+    size: Optional[int] = typer.Option(None, help="Image size in pixels (square)."),
+    learning_rate: Optional[float] = typer.Option(None, help="Step size."),
+    batch_size: Optional[str] = typer.Option(None, help="Images per batch tensor: auto (default) or a number."),
+    seed: Optional[int] = typer.Option(None, help="Random seed of the initial images."),
+    out: Optional[str] = typer.Option(None, help="Output directory of the site (default site/)."),
+    config: Optional[Path] = typer.Option(None, help="A TOML file with the same keys (learning_rate, ...)."),
+    profile: Optional[str] = typer.Option(None, help="auto (default: full with a GPU, else preview) | preview | full."),
+):
+    """Optimise an image per filter and sign, write tiles and manifests, and render the site."""
+    from generator.config import AtlasConfig, load_toml, resolve, split_layers
+
+    try:
+        given = AtlasConfig(model=model, weights=weights, layers=split_layers(layers) if layers is not None else None,
+                            filters=filters, method=method, steps=steps, size=size, learning_rate=learning_rate,
+                            batch_size=batch_size, seed=seed, out=out, profile=profile)
+        base = load_toml(config) if config is not None else AtlasConfig()
+        merged = base.merged_with(given)
+        from generator import atlas, backends
+
+        settings = resolve(merged, backends.gpu_available())
+        typer.echo(f"Profile: {settings.profile} ({settings.profile_reason}). Method {settings.method.name}, "
+                   f"{settings.method.steps} steps, {settings.method.size} px; backend {backends.BACKEND}, "
+                   f"device {backends.describe_device()}.", err=True)
+        with RichProgress() as progress:
+            report = atlas.build(settings, progress)
+    except AtlasError as error:
+        fail(error)
+        return
+    built = f"Built {report.num_built} filters in {report.seconds:.0f} s"
+    typer.echo(f"{built}. Open {report.out / 'index.html'}", err=True)
+    if report.interrupted:
+        typer.echo("Interrupted: finished batches are saved. Run the same command again to resume.", err=True)
+        raise typer.Exit(130)
+    if settings.profile == "preview" and report.num_built:
+        from generator.atlas import estimate_full_seconds
+        from generator.runs import read_run
+
+        totals = {layer["name"]: layer["num_filters"] for layer in read_run(report.out)["layers"]}
+        estimate = estimate_full_seconds(report, settings, totals)
+        typer.echo(f"The full atlas ({sum(totals.values())} filters) would take about {estimate / 60:.0f} min "
+                   f"on this machine: {atlas.full_command(settings)}", err=True)
+
+
+@app.command("layers")
+def list_layers(
+    model: str = typer.Option("vgg16-hed", help="Model name or .keras file."),
+    weights: str = typer.Option("none", help="Weights do not change the listing; none is fastest."),
+    size: int = typer.Option(224, help="Input size used for the output sizes."),
+    all_layers: bool = typer.Option(False, "--all", help="Also list pooling, activation and other 4-D layers."),
+):
+    """List the layers you can pick: name, filters, output size, receptive field."""
+    from generator.models import SPATIAL_LAYER_TYPES, load_model, spatial_layers
+
+    try:
+        loaded = load_model(model, weights if model != "vgg16-hed" else "none")
+        infos = spatial_layers(loaded, size)
+    except AtlasError as error:
+        fail(error)
+        return
+    shown = [info for info in infos if all_layers or info.kind in SPATIAL_LAYER_TYPES] or infos
+    typer.echo(f"{'layer':<28} {'kind':<18} {'filters':>7} {'output':>9} {'receptive field':>16}")
+    for info in shown:
+        output = f"{info.output_size[0]}x{info.output_size[1]}"
+        typer.echo(f"{info.name:<28} {info.kind:<18} {info.num_filters:>7} {output:>9} {info.receptive_field:>13} px")
+
+
+@app.command()
+def render(site: Path = typer.Argument(Path("site"), help="A directory written by `atlas build`.")):
+    """Re-render the pages and atlas.json from a built directory (no model, no optimisation)."""
+    from generator import site as site_module
+
+    try:
+        record = site_module.render(site)
+    except AtlasError as error:
+        fail(error)
+        return
+    count = sum(len(layer["filters"]) for layer in record["layers"])
+    typer.echo(f"Rendered {count} filters into {site / 'index.html'}", err=True)
+
+
+if __name__ == "__main__":
+    sys.exit(app())

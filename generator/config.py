@@ -1,0 +1,218 @@
+"""Settings of a run: frozen dataclasses, read from TOML and overridden by command-line options.
+
+``AtlasConfig`` holds what the user asked for (``None`` = not given). ``resolve`` turns it into a
+``RunSettings`` with every value decided: the profile's defaults filled in, explicit options winning.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from generator.errors import AtlasError
+
+METHODS = ("classic",)
+PROFILES = ("auto", "preview", "full")
+TARGETS = ("output", "pre_activation")
+PREVIEW_FILTERS = 16
+
+
+@dataclass(frozen=True)
+class MethodSettings:
+    """How one filter image is optimised. Everything here changes the images, so all of it is hashed."""
+
+    name: str = "classic"
+    steps: int = 10
+    learning_rate: float = 10.0
+    size: int = 200
+    target: str = "output"
+    seed: int = 0
+
+    def key(self) -> str:
+        """A short stable hash of the settings, used to tell whether finished work still matches."""
+        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ProfileDefaults:
+    steps: int
+    learning_rate: float
+    size: int
+    target: str
+    num_filters: int | None  # None: every filter
+
+
+# Per method, per profile. ``classic`` keeps the seed's values (10 steps, lr 10, 200x200) in ``full``.
+DEFAULTS = {
+    ("classic", "full"): ProfileDefaults(steps=10, learning_rate=10.0, size=200, target="output", num_filters=None),
+    ("classic", "preview"): ProfileDefaults(steps=10, learning_rate=10.0, size=128, target="output",
+                                            num_filters=PREVIEW_FILTERS),
+}
+
+CONFIG_KEYS = ("model", "weights", "layers", "filters", "method", "steps", "size", "learning_rate", "batch_size",
+               "seed", "out", "profile")
+
+
+@dataclass(frozen=True)
+class AtlasConfig:
+    """What the user asked for; ``None`` means "not given, use the default"."""
+
+    model: str | None = None
+    weights: str | None = None
+    layers: tuple[str, ...] | None = None
+    filters: str | None = None
+    method: str | None = None
+    steps: int | None = None
+    size: int | None = None
+    learning_rate: float | None = None
+    batch_size: int | str | None = None
+    seed: int | None = None
+    out: str | None = None
+    profile: str | None = None
+
+    def merged_with(self, overrides: AtlasConfig) -> AtlasConfig:
+        """This config with every value that ``overrides`` gives replaced."""
+        given = {key: value for key, value in dataclasses.asdict(overrides).items() if value is not None}
+        return dataclasses.replace(self, **given)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Every decision of a run, taken: the input of ``atlas.build``."""
+
+    model: str
+    weights: str
+    layer_patterns: tuple[str, ...] | None  # None: the model's default layers
+    filters: str
+    num_filters_limit: int | None
+    method: MethodSettings
+    batch_size: int | None  # None: decided per layer from its size
+    out: Path
+    profile: str
+    profile_reason: str = ""
+    explicit: tuple[str, ...] = field(default_factory=tuple)
+
+
+def split_layers(value: str | list | tuple) -> tuple[str, ...]:
+    """Accept ``"a,b"`` or ``["a", "b"]``; strip blanks."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    names = tuple(str(item).strip() for item in items if str(item).strip())
+    if not names:
+        raise AtlasError("No layers given: pass --layers NAME[,NAME...] (names or globs such as 'block*_conv1').")
+    return names
+
+
+def load_toml(path: str | Path) -> AtlasConfig:
+    """Read a config file whose keys are the ``atlas build`` options (``learning_rate``, ``batch_size``, ...)."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AtlasError(f"Config file '{path}' not found.") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise AtlasError(f"Config file '{path}' cannot be read: {error}.") from None
+    except tomllib.TOMLDecodeError as error:
+        raise AtlasError(f"Config file '{path}' is not valid TOML: {error}.") from None
+    unknown = sorted(set(data) - set(CONFIG_KEYS))
+    if unknown:
+        raise AtlasError(f"Config file '{path}' has unknown keys {', '.join(unknown)}; "
+                         f"known keys: {', '.join(CONFIG_KEYS)}.")
+    if "layers" in data:
+        data["layers"] = split_layers(data["layers"])
+    for key in ("filters", "out", "model", "weights", "method", "profile"):
+        if key in data:
+            data[key] = str(data[key])
+    return AtlasConfig(**data)
+
+
+def _positive(name: str, value, kind=int):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or (
+            kind is int and int(value) != value):
+        expected = "a whole number" if kind is int else "a number"
+        raise AtlasError(f"--{name.replace('_', '-')} must be {expected} above 0, got {value!r}.")
+    return kind(value)
+
+
+def parse_batch_size(value: int | str | None) -> int | None:
+    if value is None or value == "auto":
+        return None
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            raise AtlasError(f"--batch-size must be 'auto' or a whole number above 0, got '{value}'.") from None
+    return _positive("batch_size", value)
+
+
+def resolve(config: AtlasConfig, has_gpu: bool) -> RunSettings:
+    """Fill in defaults: the method's, then the profile's, then the explicitly given options."""
+    method = config.method or "classic"
+    if method not in METHODS:
+        raise AtlasError(f"Unknown method '{method}'; choose one of: {', '.join(METHODS)}.")
+    profile = config.profile or "auto"
+    if profile not in PROFILES:
+        raise AtlasError(f"Unknown profile '{profile}'; choose one of: {', '.join(PROFILES)}.")
+    reason = f"--profile {profile} was asked for"
+    if profile == "auto":
+        profile = "full" if has_gpu else "preview"
+        reason = "a GPU is visible" if has_gpu else "no GPU is visible, so a full atlas would be slow"
+    defaults = DEFAULTS[(method, profile)]
+    steps = _positive("steps", config.steps) if config.steps is not None else defaults.steps
+    size = _positive("size", config.size) if config.size is not None else defaults.size
+    if size < 8:
+        raise AtlasError(f"--size must be at least 8 pixels, got {size}.")
+    learning_rate = (_positive("learning_rate", config.learning_rate, float) if config.learning_rate is not None
+                     else defaults.learning_rate)
+    seed = config.seed if config.seed is not None else 0
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise AtlasError(f"--seed must be a whole number of 0 or more, got {seed!r}.")
+    explicit = tuple(key for key, value in dataclasses.asdict(config).items() if value is not None)
+    return RunSettings(
+        model=config.model or "vgg16-hed",
+        weights=config.weights or "default",
+        layer_patterns=config.layers,
+        filters=config.filters or "all",
+        num_filters_limit=None if config.filters is not None else defaults.num_filters,
+        method=MethodSettings(name=method, steps=steps, learning_rate=learning_rate, size=size,
+                              target=defaults.target, seed=seed),
+        batch_size=parse_batch_size(config.batch_size),
+        out=Path(config.out or "site"),
+        profile=profile,
+        profile_reason=reason,
+        explicit=explicit,
+    )
+
+
+def parse_filter_ids(spec: str, num_filters: int, layer_name: str) -> list[int]:
+    """``all``, ``0:16`` (a half-open range), ``3,7,9`` or a mix (``0:4,9``) -> sorted unique filter ids."""
+    text = spec.strip()
+    if text == "all":
+        return list(range(num_filters))
+    ids: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            if ":" in part:
+                start_text, stop_text = part.split(":", 1)
+                start = int(start_text) if start_text.strip() else 0
+                stop = int(stop_text) if stop_text.strip() else num_filters
+                if start >= stop or start < 0:
+                    raise AtlasError(f"--filters range '{part}' is empty or negative: write START:STOP with "
+                                     f"0 <= START < STOP, e.g. 0:16.")
+                values = range(start, stop)
+            else:
+                values = [int(part)]
+        except ValueError:
+            raise AtlasError(f"--filters '{spec}' is not understood: use 'all', a range like 0:16, "
+                             f"or ids like 3,7,9.") from None
+        for value in values:
+            if not 0 <= value < num_filters:
+                raise AtlasError(f"Filter {value} is out of range for layer '{layer_name}', "
+                                 f"which has {num_filters} filters (0 to {num_filters - 1}).")
+            ids.add(value)
+    return sorted(ids)

@@ -1,0 +1,147 @@
+"""A run as a list of work units (layer, batch of filter ids), each finished by a manifest.
+
+A unit's tiles are written first, then its manifest; a unit is done when its manifest exists, carries the
+current key (a hash of everything that changes its images) and names files that exist. Re-running a build
+skips done units. ``run.json`` describes the whole run, so a site can be rendered from the output directory
+alone, without the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from generator.errors import AtlasError
+from generator.tiles import write_atomically
+
+FORMAT = 1
+RUN_FILE = "run.json"
+UNITS_DIR = "units"
+
+
+def layer_slug(name: str) -> str:
+    """A file-name-safe, unique form of a layer name: ``block1_conv1`` stays, ``a/../b`` gets a hash suffix."""
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "layer"
+    if slug != name:
+        slug = f"{slug}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+    return slug
+
+
+def layer_key(model_id: str, layer_name: str, method_key: str, size: int) -> int:
+    """A small integer naming the layer in per-image random seeds."""
+    return zlib.crc32(f"{model_id}|{layer_name}|{method_key}|{size}".encode()) & 0x7FFFFFFF
+
+
+@dataclass(frozen=True)
+class Unit:
+    layer: str
+    slug: str
+    filter_ids: tuple[int, ...]
+    key: str  # changes whenever the unit's images would change
+    cost: float  # relative work, for balancing shards
+
+    @property
+    def name(self) -> str:
+        ids = ",".join(map(str, self.filter_ids))
+        return f"{self.filter_ids[0]:04d}-{self.filter_ids[-1]:04d}-{zlib.crc32(ids.encode()):08x}"
+
+    def manifest_path(self, out: Path) -> Path:
+        return out / UNITS_DIR / self.slug / f"{self.name}.json"
+
+
+def unit_key(run_identity: dict, layer: str) -> str:
+    text = json.dumps({**run_identity, "layer": layer, "format": FORMAT}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def plan_layer_units(layer: str, filter_ids: list[int], unit_size: int, key: str, cost_per_filter: float) -> list[Unit]:
+    slug = layer_slug(layer)
+    return [Unit(layer, slug, tuple(filter_ids[start:start + unit_size]), key,
+                 cost_per_filter * len(filter_ids[start:start + unit_size]))
+            for start in range(0, len(filter_ids), unit_size)]
+
+
+def tile_path(slug: str, filter_id: int, sign: str) -> str:
+    """Site-relative path of a filter's tile; depends only on layer and filter id (stable URLs)."""
+    return f"tiles/{slug}/{filter_id:04d}-{sign}.png"
+
+
+def filter_page_path(slug: str, filter_id: int) -> str:
+    return f"layers/{slug}/{filter_id:04d}.html"
+
+
+def read_manifest(unit: Unit, out: Path) -> dict | None:
+    """The unit's manifest if the unit is done (same key, same filters, every named file present), else None."""
+    path = unit.manifest_path(out)
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if manifest.get("key") != unit.key or tuple(manifest.get("filter_ids", ())) != unit.filter_ids:
+        return None
+    for record in manifest.get("filters", []):
+        for sign in ("positive", "negative"):
+            if not (out / record[sign]["image"]).is_file():
+                return None
+    return manifest
+
+
+def write_manifest(unit: Unit, out: Path, filters: list[dict], details: dict) -> None:
+    manifest = {"format": FORMAT, "key": unit.key, "layer": unit.layer, "filter_ids": list(unit.filter_ids),
+                "filters": filters, **details}
+    try:
+        write_atomically(unit.manifest_path(out), json.dumps(manifest, indent=1).encode())
+    except OSError as error:
+        raise AtlasError(f"Cannot write the manifest '{unit.manifest_path(out)}': {error.strerror or error}. "
+                         f"Free some space; a re-run resumes from the last finished batch.") from None
+
+
+def write_run(out: Path, run: dict) -> None:
+    write_atomically(out / RUN_FILE, json.dumps(run, indent=1).encode())
+
+
+def read_run(out: Path) -> dict:
+    path = out / RUN_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AtlasError(f"'{out}' holds no atlas run ({RUN_FILE} is missing): build one with `atlas build "
+                         f"--out {out}` first.") from None
+    except (OSError, ValueError) as error:
+        raise AtlasError(f"'{path}' cannot be read: {error}.") from None
+
+
+def units_from_run(run: dict) -> list[Unit]:
+    units = []
+    for layer in run["layers"]:
+        units += plan_layer_units(layer["name"], layer["filter_ids"], layer["unit_size"], layer["key"],
+                                  layer["cost_per_filter"])
+    return units
+
+
+def shard_units(units: list[Unit], index: int, count: int) -> list[Unit]:
+    """Units of shard ``index`` of ``count``: deterministic, balanced by cost (largest first, to the lightest)."""
+    loads = [0.0] * count
+    owner = {}
+    for position in sorted(range(len(units)), key=lambda i: (-units[i].cost, i)):
+        lightest = min(range(count), key=lambda shard: (loads[shard], shard))
+        owner[position] = lightest
+        loads[lightest] += units[position].cost
+    return [unit for position, unit in enumerate(units) if owner[position] == index]
+
+
+def to_json_safe(value):
+    """Dataclasses and paths in a run description, as JSON values."""
+    if hasattr(value, "__dataclass_fields__"):
+        return to_json_safe(asdict(value))
+    if isinstance(value, dict):
+        return {key: to_json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json_safe(item) for item in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value

@@ -1,0 +1,112 @@
+"""The static website: atlas.json from the run's manifests, then Jinja2 pages from atlas.json.
+
+Rendering reads only the output directory (run.json and unit manifests), never the model, so a site can be
+re-rendered, or assembled from shards, anywhere. Every page is rendered in memory first and then written file
+by file atomically: a template error leaves the previous site as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from PIL import Image
+
+from generator import __version__, runs
+from generator.errors import AtlasError
+from generator.tiles import contact_sheet, encode_png, write_atomically
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+ATLAS_FILE = "atlas.json"
+PREVIEW_STRIP = 12
+
+
+def collect(out: Path) -> dict:
+    """The atlas record: run.json plus every finished unit's filters, in filter order."""
+    run = runs.read_run(out)
+    layers = []
+    for layer in run["layers"]:
+        filters = []
+        for unit in runs.plan_layer_units(layer["name"], layer["filter_ids"], layer["unit_size"], layer["key"],
+                                          layer["cost_per_filter"]):
+            manifest = runs.read_manifest(unit, out)
+            if manifest is not None:
+                filters += manifest["filters"]
+        slug = layer["slug"]
+        layers.append({
+            **{key: layer[key] for key in ("name", "slug", "kind", "num_filters", "output_size", "receptive_field")},
+            "num_planned": len(layer["filter_ids"]),
+            "page": f"layers/{slug}/index.html",
+            "contact_sheet": f"layers/{slug}/contact-sheet.png" if filters else None,
+            "filters": sorted(filters, key=lambda record: record["id"]),
+        })
+    return {
+        "format": runs.FORMAT,
+        "generator": f"filter-atlas {__version__}",
+        **{key: run[key] for key in ("model", "method", "image_size", "profile", "profile_reason", "full_command",
+                                     "backend")},
+        "layers": layers,
+    }
+
+
+def environment() -> Environment:
+    if not TEMPLATES.is_dir():
+        raise AtlasError(f"Templates not found at '{TEMPLATES}': reinstall the project (`make install`).")
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["number"] = lambda value, digits=3: "–" if value is None else f"{value:.{digits}g}"
+    env.globals["curve_points"] = curve_points
+    return env
+
+
+def curve_points(curve: list, width: int = 320, height: int = 120) -> str:
+    """An activation curve as SVG polyline points (inline, no chart library)."""
+    values = [value for value in curve if value is not None]
+    if len(values) < 2:
+        return ""
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    step = width / (len(curve) - 1)
+    return " ".join(f"{index * step:.1f},{height - (value - low) / span * height:.1f}"
+                    for index, value in enumerate(curve) if value is not None)
+
+
+def render(out: Path) -> dict:
+    """Write atlas.json, every page, contact sheets and assets into ``out``; return the record."""
+    record = collect(out)
+    env = environment()
+    pages: dict[str, str] = {}
+    common = {"atlas": record}
+    pages["index.html"] = env.get_template("index.html").render(**common, root="", preview_count=PREVIEW_STRIP)
+    for layer_index, layer in enumerate(record["layers"]):
+        neighbours = {"previous_layer": record["layers"][layer_index - 1] if layer_index else None,
+                      "next_layer": record["layers"][layer_index + 1] if layer_index + 1 < len(record["layers"])
+                      else None}
+        pages[layer["page"]] = env.get_template("layer.html").render(**common, **neighbours, layer=layer,
+                                                                     root="../../")
+        filters = layer["filters"]
+        for index, entry in enumerate(filters):
+            pages[entry["page"]] = env.get_template("filter.html").render(
+                **common, layer=layer, entry=entry, root="../../",
+                previous=filters[index - 1] if index else None,
+                next=filters[index + 1] if index + 1 < len(filters) else None)
+    try:
+        for layer in record["layers"]:
+            if layer["contact_sheet"]:
+                tiles = [np.asarray(Image.open(out / entry["positive"]["image"]).convert("RGB"))
+                         for entry in layer["filters"]]
+                write_atomically(out / layer["contact_sheet"], encode_png(contact_sheet(tiles)))
+        for path, text in pages.items():
+            write_atomically(out / path, text.encode("utf-8"))
+        write_atomically(out / ATLAS_FILE, json.dumps(record, indent=1).encode())
+        write_atomically(out / ".nojekyll", b"")
+        assets = out / "assets"
+        assets.mkdir(exist_ok=True)
+        for asset in (TEMPLATES / "assets").iterdir():
+            shutil.copyfile(asset, assets / asset.name)
+    except OSError as error:
+        raise AtlasError(f"Cannot write the site into '{out}': {error.strerror or error}.") from None
+    return record

@@ -1,0 +1,88 @@
+"""Float images -> uint8 tiles -> PNG files, written atomically; contact sheets of a whole layer."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from einops import rearrange
+from PIL import Image
+
+from generator.errors import AtlasError
+
+FLAT_STD = 2.0  # a tile whose uint8 pixels vary less than this is "flat"
+
+
+def crop_for(size: int) -> int:
+    """The seed crops 25 pixels of a 200-pixel image (12.5% a side); the same share at any size."""
+    return int(round(size * 25 / 200))
+
+
+def deprocess_standardised(image: np.ndarray, crop: int) -> np.ndarray:
+    """The seed's deprocess_image: standardise to mean 128 and std 64, clip to uint8, crop the border."""
+    image = image.astype(np.float64)
+    image = image - image.mean()
+    image = image / max(float(image.std()), 1e-12)
+    image = np.clip(image * 64 + 128, 0, 255).astype(np.uint8)
+    return image[crop:image.shape[0] - crop, crop:image.shape[1] - crop, :] if crop else image
+
+
+def deprocess_unit(image: np.ndarray, crop: int = 0) -> np.ndarray:
+    """Images already in [0, 1] (the Fourier method's sigmoid output) to uint8."""
+    image = np.clip(np.nan_to_num(image, nan=0.5) * 255 + 0.5, 0, 255).astype(np.uint8)
+    return image[crop:image.shape[0] - crop, crop:image.shape[1] - crop, :] if crop else image
+
+
+def status_of(raw: np.ndarray, tile: np.ndarray, activations: np.ndarray) -> str:
+    """ok, flat (no visible pattern) or non-finite (the optimisation diverged)."""
+    if not (np.isfinite(raw).all() and np.isfinite(activations).all()):
+        return "non-finite"
+    return "flat" if float(tile.std()) < FLAT_STD else "ok"
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path``, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def encode_png(tile: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(tile).save(buffer, format="PNG", optimize=False, compress_level=6)
+    return buffer.getvalue()
+
+
+def write_png(path: Path, tile: np.ndarray) -> None:
+    try:
+        write_atomically(path, encode_png(tile))
+    except OSError as error:
+        raise AtlasError(f"Cannot write '{path}': {error.strerror or error}. Free some space or choose another "
+                         f"--out; finished work is kept and a re-run resumes.") from None
+
+
+def contact_sheet(tiles: list[np.ndarray], tile_size: int = 64, gap: int = 2) -> np.ndarray:
+    """All tiles of a layer in one near-square grid (like the seed's 4x5 figure, for every filter)."""
+    if not tiles:
+        raise ValueError("a contact sheet needs at least one tile")
+    columns = math.ceil(math.sqrt(len(tiles)))
+    rows = math.ceil(len(tiles) / columns)
+    cell = tile_size + gap
+    resized = [np.asarray(Image.fromarray(tile).resize((tile_size, tile_size), Image.Resampling.LANCZOS))
+               for tile in tiles]
+    blank = np.full((tile_size, tile_size, 3), 255, np.uint8)
+    resized += [blank] * (rows * columns - len(resized))
+    padded = [np.pad(tile, ((0, gap), (0, gap), (0, 0)), constant_values=255) for tile in resized]
+    grid = rearrange(np.stack(padded), "(rows columns) h w c -> (rows h) (columns w) c", rows=rows)
+    return grid[:rows * cell - gap, :columns * cell - gap]
