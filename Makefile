@@ -1,0 +1,37 @@
+# Everything a fresh machine needs is installed by these targets into .venv (Python 3.11+).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PROFILE ?=
+ATLAS_OPTIONS ?=
+
+.PHONY: install atlas test test-fast serve bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make atlas: build the default atlas (atlas.toml) into site/; PROFILE=full|preview to choose.
+atlas: $(STAMP)
+	$(BIN)/atlas build --config atlas.toml $(if $(PROFILE),--profile $(PROFILE)) $(ATLAS_OPTIONS)
+
+## make test: the whole suite, real-model tests included.
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+serve:
+	$(PYTHON) -m http.server --directory site 8000
+
+bench: $(STAMP)
+	$(BIN)/python bench/throughput.py
+
+clean:
+	rm -rf site .pytest_cache

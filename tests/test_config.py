@@ -1,0 +1,76 @@
+import pytest
+
+from generator.config import AtlasConfig, load_toml, parse_filter_ids, resolve, split_layers
+from generator.errors import AtlasError
+
+
+def test_filter_specs():
+    assert parse_filter_ids("all", 4, "layer") == [0, 1, 2, 3]
+    assert parse_filter_ids("0:3", 10, "layer") == [0, 1, 2]
+    assert parse_filter_ids("3,7,9", 10, "layer") == [3, 7, 9]
+    assert parse_filter_ids("8:,0:2,1", 10, "layer") == [0, 1, 8, 9]
+
+
+@pytest.mark.parametrize("spec, fragment", [("5:2", "empty"), ("x", "not understood"), ("1,x", "not understood"),
+                                             ("12", "out of range"), ("0:40", "out of range"), ("-1", "out of range")])
+def test_bad_filter_specs(spec, fragment):
+    with pytest.raises(AtlasError, match=fragment):
+        parse_filter_ids(spec, 10, "conv1")
+
+
+def test_toml_values_are_overridden_by_given_options(tmp_path):
+    path = tmp_path / "atlas.toml"
+    path.write_text('model = "tiny-cnn"\nlayers = ["conv1", "conv3"]\nsteps = 7\nsize = 32\n')
+    merged = load_toml(path).merged_with(AtlasConfig(steps=3))
+    assert merged.model == "tiny-cnn" and merged.layers == ("conv1", "conv3")
+    assert merged.steps == 3 and merged.size == 32
+
+
+def test_toml_errors(tmp_path):
+    with pytest.raises(AtlasError, match="not found"):
+        load_toml(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("steps = = 3")
+    with pytest.raises(AtlasError, match="not valid TOML"):
+        load_toml(bad)
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("stepz = 3")
+    with pytest.raises(AtlasError, match="unknown keys stepz"):
+        load_toml(unknown)
+
+
+def test_profiles_and_explicit_options():
+    preview = resolve(AtlasConfig(), has_gpu=False)
+    assert preview.profile == "preview" and preview.num_filters_limit == 16
+    full = resolve(AtlasConfig(), has_gpu=True)
+    assert full.profile == "full" and full.num_filters_limit is None
+    assert full.method.steps == 10 and full.method.learning_rate == 10.0 and full.method.size == 200
+    explicit = resolve(AtlasConfig(profile="preview", filters="0:40", steps=3, size=40), has_gpu=True)
+    assert explicit.profile == "preview" and explicit.num_filters_limit is None
+    assert explicit.method.steps == 3 and explicit.method.size == 40
+
+
+@pytest.mark.parametrize("config, fragment", [
+    (AtlasConfig(steps=0), "--steps must be a whole number above 0"),
+    (AtlasConfig(size=-5), "--size must be"),
+    (AtlasConfig(batch_size="0"), "--batch-size must be"),
+    (AtlasConfig(batch_size="many"), "--batch-size must be 'auto'"),
+    (AtlasConfig(learning_rate=0.0), "--learning-rate must be"),
+    (AtlasConfig(method="magic"), "Unknown method 'magic'"),
+    (AtlasConfig(profile="huge"), "Unknown profile 'huge'"),
+])
+def test_bad_settings(config, fragment):
+    with pytest.raises(AtlasError, match=fragment):
+        resolve(config, has_gpu=False)
+
+
+def test_split_layers():
+    assert split_layers(" a, b ,") == ("a", "b")
+    with pytest.raises(AtlasError):
+        split_layers(" , ")
+
+
+def test_method_key_changes_with_settings():
+    one = resolve(AtlasConfig(steps=3), has_gpu=False).method
+    assert one.key() == resolve(AtlasConfig(steps=3), has_gpu=False).method.key()
+    assert one.key() != resolve(AtlasConfig(steps=4), has_gpu=False).method.key()

@@ -1,0 +1,83 @@
+"""The optimiser: faithful to the seed, raises the activation, and a batch equals its single filters."""
+
+import numpy as np
+
+from generator.config import MethodSettings
+from generator.models import build_extractor
+from generator.optimize import Optimizer, choose_batch_size
+from generator.param import image_seed
+from generator.quiet import keras
+
+METHOD = MethodSettings(name="classic", steps=10, learning_rate=10.0, size=16, target="output", seed=3)
+
+
+def seed_algorithm(extractor, image, filter_index, steps, learning_rate):
+    """The tutorial's code, one filter at a time (tf.GradientTape, l2_normalize over the whole gradient)."""
+    import tensorflow as tf
+
+    image_batch = tf.convert_to_tensor(image[None])
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            tape.watch(image_batch)
+            activation = extractor(image_batch)
+            loss = tf.reduce_mean(activation[:, 2:-2, 2:-2, filter_index])
+        grads = tf.math.l2_normalize(tape.gradient(loss, image_batch))
+        image_batch += learning_rate * grads
+    return image_batch[0].numpy()
+
+
+def test_classic_is_the_seed_algorithm(tiny):
+    if keras.backend.backend() != "tensorflow":
+        return  # the seed's code is TensorFlow; the backends are compared with each other elsewhere
+    extractor = build_extractor(tiny, "conv2")
+    optimizer = Optimizer(extractor, METHOD, batch_size=1, preprocessing="unit", layer_key=5)
+    result = optimizer.run([4], [1.0])
+    start = image_seed(METHOD.seed, 5, 4).random((16, 16, 3), dtype=np.float32)
+    expected = seed_algorithm(extractor, start, 4, METHOD.steps, METHOD.learning_rate)
+    np.testing.assert_allclose(result.images[0], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_batch_equals_singles(tiny):
+    extractor = build_extractor(tiny, "conv3")
+    filter_ids = [0, 3, 5, 9, 15]
+    batched = Optimizer(extractor, METHOD, batch_size=8, preprocessing="unit").run(filter_ids, [1.0] * 5)
+    single = Optimizer(extractor, METHOD, batch_size=1, preprocessing="unit")
+    for index, filter_id in enumerate(filter_ids):
+        alone = single.run([filter_id], [1.0])
+        np.testing.assert_allclose(batched.images[index], alone.images[0], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(batched.activations[index], alone.activations[0], rtol=1e-4, atol=1e-4)
+
+
+def test_ascent_raises_and_descent_lowers_the_activation(tiny):
+    extractor = build_extractor(tiny, "conv2")  # linear output: every filter has a gradient
+    optimizer = Optimizer(extractor, METHOD, batch_size=12, preprocessing="unit")
+    up = optimizer.run(list(range(12)), [1.0] * 12)
+    down = optimizer.run(list(range(12)), [-1.0] * 12)
+    np.testing.assert_allclose(up.activations[:, 0], down.activations[:, 0])  # same start for both signs
+    assert (up.activations[:, -1] > up.activations[:, 0]).all()
+    assert (down.activations[:, -1] < down.activations[:, 0]).all()
+    assert up.activations.shape == (12, METHOD.steps + 1)
+
+
+def test_one_trace_per_layer_however_many_batches(tiny):
+    extractor = build_extractor(tiny, "conv3")
+    optimizer = Optimizer(extractor, METHOD, batch_size=4, preprocessing="unit")
+    for start in range(0, 16, 4):
+        optimizer.run(list(range(start, start + 4)), [1.0] * 4)
+    optimizer.run([1, 2], [-1.0, -1.0])  # a short last batch is padded, not retraced
+    assert optimizer.num_traces == 1
+
+
+def test_padding_does_not_change_results(tiny):
+    extractor = build_extractor(tiny, "conv3")
+    short = Optimizer(extractor, METHOD, batch_size=6, preprocessing="unit").run([2, 7], [1.0, 1.0])
+    exact = Optimizer(extractor, METHOD, batch_size=2, preprocessing="unit").run([2, 7], [1.0, 1.0])
+    assert short.images.shape == (2, 16, 16, 3)
+    np.testing.assert_allclose(short.images, exact.images, rtol=1e-4, atol=1e-4)
+
+
+def test_batch_size_fits_memory(tiny):
+    extractor = build_extractor(tiny, "conv3")
+    assert choose_batch_size(extractor, 16, num_filters=16, on_gpu=False) == 16
+    assert choose_batch_size(extractor, 16, num_filters=100, on_gpu=False) == 32
+    assert choose_batch_size(extractor, 4000, num_filters=100, on_gpu=False) < 32

@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from generator.errors import AtlasError
+from generator.tiles import contact_sheet, crop_for, deprocess_standardised, status_of, write_png
+
+
+def test_deprocess_is_the_seeds():
+    image = np.random.default_rng(1).normal(5, 3, (200, 200, 3)).astype(np.float32)
+    tile = deprocess_standardised(image, crop_for(200))
+    assert tile.dtype == np.uint8 and tile.shape == (150, 150, 3)  # 25 pixels cropped a side, as the seed does
+    assert abs(float(tile.mean()) - 128) < 2 and abs(float(tile.std()) - 64) < 3
+
+
+def test_status():
+    flat = np.full((8, 8, 3), 120, np.uint8)
+    noisy = np.random.default_rng(0).integers(0, 255, (8, 8, 3)).astype(np.uint8)
+    curve = np.array([0.0, 1.0])
+    assert status_of(np.zeros((8, 8, 3)), flat, curve) == "flat"
+    assert status_of(np.zeros((8, 8, 3)), noisy, curve) == "ok"
+    assert status_of(np.full((8, 8, 3), np.nan), noisy, curve) == "non-finite"
+    assert status_of(np.zeros((8, 8, 3)), noisy, np.array([0.0, np.inf])) == "non-finite"
+
+
+def test_png_is_written_atomically(tmp_path):
+    tile = np.random.default_rng(0).integers(0, 255, (12, 12, 3)).astype(np.uint8)
+    path = tmp_path / "deep" / "tile.png"
+    write_png(path, tile)
+    np.testing.assert_array_equal(np.asarray(Image.open(path)), tile)
+    assert [p.name for p in path.parent.iterdir()] == ["tile.png"]  # no temporary file left
+
+
+def test_unwritable_tile_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(AtlasError, match="Cannot write"):
+        write_png(blocker / "tile.png", np.zeros((4, 4, 3), np.uint8))
+
+
+def test_contact_sheet_grid():
+    tiles = [np.full((10, 10, 3), value, np.uint8) for value in range(5)]
+    sheet = contact_sheet(tiles, tile_size=8, gap=2)
+    assert sheet.shape == (2 * 10 - 2, 3 * 10 - 2, 3)  # 3 columns x 2 rows
+    assert (sheet[0:8, 10:18] == 1).all() and (sheet[10:18, 10:18] == 4).all()
