@@ -14,13 +14,13 @@ import tempfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from generator import backends, runs, site
-from generator.config import DEFAULTS, RunSettings, parse_filter_ids
+from generator.config import DEFAULTS, MethodSettings, RunSettings, auto_size, parse_filter_ids
 from generator.errors import AtlasError
 from generator.models import LayerInfo, LoadedModel, build_extractor, load_model, select_layers
 from generator.optimize import Optimizer, choose_batch_size, is_out_of_memory
@@ -101,27 +101,28 @@ def prepare_output(out: Path) -> Path:
 @dataclass(frozen=True)
 class LayerPlan:
     info: LayerInfo
+    method: MethodSettings  # the run's method with this layer's image size
     filter_ids: list[int]
     units: list[runs.Unit]
     batch_size: int | None
 
 
-def image_size_for(loaded: LoadedModel, settings: RunSettings) -> int:
+def image_size_for(loaded: LoadedModel, size: int, receptive_field: int) -> int:
+    """The model's own input size where it fixes one, else the asked-for size, else sized from the layer."""
     fixed = loaded.fixed_size
     if fixed is None:
-        return settings.method.size
+        return size or auto_size(receptive_field)
     if fixed[0] != fixed[1]:
         raise AtlasError(f"Model {loaded.name} takes {fixed[0]}x{fixed[1]} inputs; only square inputs are supported.")
     return fixed[0]
 
 
-def describe_run(settings: RunSettings, loaded: LoadedModel, size: int, plans: list[LayerPlan]) -> dict:
+def describe_run(settings: RunSettings, loaded: LoadedModel, plans: list[LayerPlan]) -> dict:
     """run.json: everything needed to render the site and to check finished units, without the model."""
     return runs.to_json_safe({
         "format": runs.FORMAT,
         "model": {"name": loaded.name, "weights": loaded.weights, "preprocessing": loaded.preprocessing},
         "method": settings.method,
-        "image_size": size,
         "profile": settings.profile,
         "profile_reason": settings.profile_reason,
         "full_command": full_command(settings),
@@ -130,6 +131,7 @@ def describe_run(settings: RunSettings, loaded: LoadedModel, size: int, plans: l
             "name": plan.info.name, "slug": runs.layer_slug(plan.info.name), "kind": plan.info.kind,
             "num_filters": plan.info.num_filters, "output_size": list(plan.info.output_size),
             "receptive_field": plan.info.receptive_field, "filter_ids": plan.filter_ids,
+            "image_size": plan.method.size,
             "unit_size": len(plan.units[0].filter_ids) if plan.units else 1,
             "key": plan.units[0].key if plan.units else "", "cost_per_filter": plan.units[0].cost / max(
                 1, len(plan.units[0].filter_ids)) if plan.units else 0.0,
@@ -145,18 +147,20 @@ def full_command(settings: RunSettings) -> str:
     return f"atlas build --profile full --model {settings.model}{layers} --out {settings.out}"
 
 
-def plan_layers(settings: RunSettings, loaded: LoadedModel, size: int) -> list[LayerPlan]:
-    layers = select_layers(loaded, settings.layer_patterns, size)
-    identity = {"model": loaded.name, "weights": loaded.weights, "method": settings.method.key(), "size": size}
+def plan_layers(settings: RunSettings, loaded: LoadedModel) -> list[LayerPlan]:
+    fixed = loaded.fixed_size
+    layers = select_layers(loaded, settings.layer_patterns, fixed[0] if fixed else settings.method.size or 224)
     plans = []
     for info in layers:
+        method = replace(settings.method, size=image_size_for(loaded, settings.method.size, info.receptive_field))
+        identity = {"model": loaded.name, "weights": loaded.weights, "method": method.key()}
         filter_ids = parse_filter_ids(settings.filters, info.num_filters, info.name)
         if settings.num_filters_limit is not None:
             filter_ids = filter_ids[:settings.num_filters_limit]
         unit_size = settings.batch_size or min(len(filter_ids), 64)
-        cost = float(info.output_size[0] * info.output_size[1] * info.receptive_field)
+        cost = float(method.size ** 2 * method.steps * info.receptive_field)
         units = runs.plan_layer_units(info.name, filter_ids, unit_size, runs.unit_key(identity, info.name), cost)
-        plans.append(LayerPlan(info, filter_ids, units, settings.batch_size))
+        plans.append(LayerPlan(info, method, filter_ids, units, settings.batch_size))
     return plans
 
 
@@ -168,9 +172,8 @@ def build(settings: RunSettings, progress: Progress | None = None, shard: tuple[
     started = time.perf_counter()
     out = prepare_output(settings.out)
     loaded = load_model(settings.model, settings.weights)
-    size = image_size_for(loaded, settings)
-    plans = plan_layers(settings, loaded, size)
-    runs.write_run(out, describe_run(settings, loaded, size, plans))
+    plans = plan_layers(settings, loaded)
+    runs.write_run(out, describe_run(settings, loaded, plans))
     report = BuildReport(out=out)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="tiles") as writers, stop.installed():
         pending: list[Future] = []
@@ -185,7 +188,7 @@ def build(settings: RunSettings, progress: Progress | None = None, shard: tuple[
             if not todo or stop.requested:
                 continue
             layer_started = time.perf_counter()
-            _optimise_layer(loaded, plan, todo, settings, out, writers, pending, progress, stop, layer_report)
+            _optimise_layer(loaded, plan, todo, out, writers, pending, progress, stop, layer_report)
             layer_report.seconds = time.perf_counter() - layer_started
         for future in pending:
             future.result()  # surface write errors (disk full) after every finished unit is on disk
@@ -195,12 +198,13 @@ def build(settings: RunSettings, progress: Progress | None = None, shard: tuple[
     return report
 
 
-def _optimise_layer(loaded, plan, todo, settings, out, writers, pending, progress, stop, layer_report):
-    extractor = build_extractor(loaded, plan.info.name, settings.method.target)
-    batch_size = plan.batch_size or choose_batch_size(extractor, settings.method.size,
-                                                      len(todo[0].filter_ids), backends.gpu_available())
-    layer_key = runs.layer_key(loaded.name, plan.info.name, settings.method.key(), settings.method.size)
-    optimizer = Optimizer(extractor, settings.method, batch_size, loaded.preprocessing, layer_key)
+def _optimise_layer(loaded, plan, todo, out, writers, pending, progress, stop, layer_report):
+    method = plan.method
+    extractor = build_extractor(loaded, plan.info.name, method.target)
+    batch_size = plan.batch_size or choose_batch_size(extractor, method.size, len(todo[0].filter_ids),
+                                                      backends.gpu_available())
+    layer_key = runs.layer_key(loaded.name, plan.info.name, method.key(), method.size)
+    optimizer = Optimizer(extractor, method, batch_size, loaded.preprocessing, layer_key)
     for unit in todo:
         if stop.requested:
             break
@@ -212,12 +216,11 @@ def _optimise_layer(loaded, plan, todo, settings, out, writers, pending, progres
                 if not is_out_of_memory(error) or optimizer.batch_size == 1:
                     raise
                 progress.note(f"{plan.info.name}: out of memory at batch {optimizer.batch_size}, halving it")
-                optimizer = Optimizer(extractor, settings.method, optimizer.batch_size // 2,
-                                      loaded.preprocessing, layer_key)
+                optimizer = Optimizer(extractor, method, optimizer.batch_size // 2, loaded.preprocessing, layer_key)
         for future in [future for future in pending if future.done()]:
             future.result()  # a failed write (disk full) stops the run here
             pending.remove(future)
-        pending.append(writers.submit(write_unit, unit, results, settings.method, out))
+        pending.append(writers.submit(write_unit, unit, results, method, out))
         layer_report.num_built += len(unit.filter_ids)
         progress.advance(len(unit.filter_ids))
     layer_report.batch_size = optimizer.batch_size
@@ -240,7 +243,7 @@ def write_unit(unit: runs.Unit, results: dict, method, out: Path) -> None:
         for index, filter_id in enumerate(unit.filter_ids):
             raw = images[index]
             tile = (deprocess_standardised(raw, crop_for(method.size)) if method.name == "classic"
-                    else deprocess_unit(raw, crop_for(method.size)))
+                    else deprocess_unit(raw))
             path = runs.tile_path(unit.slug, filter_id, sign_name)
             write_png(out / path, tile)
             curve = activations[index]
@@ -260,12 +263,13 @@ def _finite_or_none(value) -> float | None:
     return round(value, 6) if np.isfinite(value) else None
 
 
-def estimate_full_seconds(report: BuildReport, settings: RunSettings, num_filters_by_layer: dict[str, int]) -> float:
+def estimate_full_seconds(report: BuildReport, settings: RunSettings, run: dict) -> float:
     """Seconds the full profile would take here, scaled from what this (preview) run measured."""
-    full = DEFAULTS[(settings.method.name, "full")]
-    scale = (full.steps / settings.method.steps) * (full.size / settings.method.size) ** 2
+    full = DEFAULTS[(settings.method.name, "full")].method
     total = 0.0
-    for layer in report.layers:
-        if layer.num_built:
-            total += layer.seconds / layer.num_built * num_filters_by_layer[layer.name] * scale
+    for layer_report, layer in zip(report.layers, run["layers"]):
+        if layer_report.num_built:
+            full_size = full.size or auto_size(layer["receptive_field"])
+            scale = (full.steps / settings.method.steps) * (full_size / layer["image_size"]) ** 2
+            total += layer_report.seconds / layer_report.num_built * layer["num_filters"] * scale
     return total

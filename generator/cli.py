@@ -67,9 +67,11 @@ def build(
     weights: Optional[str] = typer.Option(None, help="imagenet | none | PATH (keras.applications models)."),
     layers: Optional[str] = typer.Option(None, help="Comma-separated layer names or globs, e.g. 'block*_conv3'."),
     filters: Optional[str] = typer.Option(None, help="all (default), a range 0:16, or ids 3,7,9."),
-    method: Optional[str] = typer.Option(None, help="classic (the seed's pixel gradient ascent)."),
+    method: Optional[str] = typer.Option(None, help="fourier (default: Fourier image, transformation robustness, "
+                                                    "Adam) or classic (the seed's pixel gradient ascent)."),
     steps: Optional[int] = typer.Option(None, help="Optimisation steps per image."),
-    size: Optional[int] = typer.Option(None, help="Image size in pixels (square)."),
+    size: Optional[str] = typer.Option(None, help="Image size in pixels (square), or auto: from each layer's "
+                                                  "receptive field."),
     learning_rate: Optional[float] = typer.Option(None, help="Step size."),
     batch_size: Optional[str] = typer.Option(None, help="Images per batch tensor: auto (default) or a number."),
     seed: Optional[int] = typer.Option(None, help="Random seed of the initial images."),
@@ -90,7 +92,7 @@ def build(
 
         settings = resolve(merged, backends.gpu_available())
         typer.echo(f"Profile: {settings.profile} ({settings.profile_reason}). Method {settings.method.name}, "
-                   f"{settings.method.steps} steps, {settings.method.size} px; backend {backends.BACKEND}, "
+                   f"{settings.method.steps} steps, {settings.method.size or 'auto'} px; backend {backends.BACKEND}, "
                    f"device {backends.describe_device()}.", err=True)
         with RichProgress() as progress:
             report = atlas.build(settings, progress)
@@ -106,9 +108,10 @@ def build(
         from generator.atlas import estimate_full_seconds
         from generator.runs import read_run
 
-        totals = {layer["name"]: layer["num_filters"] for layer in read_run(report.out)["layers"]}
-        estimate = estimate_full_seconds(report, settings, totals)
-        typer.echo(f"The full atlas ({sum(totals.values())} filters) would take about {estimate / 60:.0f} min "
+        run = read_run(report.out)
+        estimate = estimate_full_seconds(report, settings, run)
+        total = sum(layer["num_filters"] for layer in run["layers"])
+        typer.echo(f"The full atlas ({total} filters) would take about {estimate / 60:.0f} min "
                    f"on this machine: {atlas.full_command(settings)}", err=True)
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from generator.errors import AtlasError
 
-METHODS = ("classic",)
+METHODS = ("fourier", "classic")
+DEFAULT_METHOD = "fourier"
 PROFILES = ("auto", "preview", "full")
 TARGETS = ("output", "pre_activation")
 PREVIEW_FILTERS = 16
@@ -28,9 +29,12 @@ class MethodSettings:
     name: str = "classic"
     steps: int = 10
     learning_rate: float = 10.0
-    size: int = 200
-    target: str = "output"
+    size: int = 200  # pixels; 0 = "auto": a small multiple of each layer's receptive field
+    target: str = "output"  # the layer's output, or its pre-activation where the layer fuses an activation
     seed: int = 0
+    jitter: float = 0.0  # random shift per step, as a fraction of the size
+    scale: float = 0.0  # random zoom per step in [1 - scale, 1 + scale]
+    rotate: float = 0.0  # random rotation per step in [-rotate, rotate] degrees
 
     def key(self) -> str:
         """A short stable hash of the settings, used to tell whether finished work still matches."""
@@ -40,19 +44,29 @@ class MethodSettings:
 
 @dataclass(frozen=True)
 class ProfileDefaults:
-    steps: int
-    learning_rate: float
-    size: int
-    target: str
+    method: MethodSettings
     num_filters: int | None  # None: every filter
 
 
+_CLASSIC = MethodSettings(name="classic", steps=10, learning_rate=10.0, size=200, target="output")
+_FOURIER = MethodSettings(name="fourier", steps=128, learning_rate=0.05, size=0, target="pre_activation",
+                          jitter=0.0625, scale=0.1, rotate=10.0)
+
 # Per method, per profile. ``classic`` keeps the seed's values (10 steps, lr 10, 200x200) in ``full``.
 DEFAULTS = {
-    ("classic", "full"): ProfileDefaults(steps=10, learning_rate=10.0, size=200, target="output", num_filters=None),
-    ("classic", "preview"): ProfileDefaults(steps=10, learning_rate=10.0, size=128, target="output",
-                                            num_filters=PREVIEW_FILTERS),
+    ("classic", "full"): ProfileDefaults(_CLASSIC, num_filters=None),
+    ("classic", "preview"): ProfileDefaults(dataclasses.replace(_CLASSIC, steps=5, size=128), PREVIEW_FILTERS),
+    ("fourier", "full"): ProfileDefaults(_FOURIER, num_filters=None),
+    ("fourier", "preview"): ProfileDefaults(dataclasses.replace(_FOURIER, steps=48), PREVIEW_FILTERS),
 }
+MIN_SIZE, MAX_AUTO_SIZE = 8, 224
+
+
+def auto_size(receptive_field: int) -> int:
+    """Twice the receptive field, in multiples of 16, within 64..224 pixels: block1 filters that see 5 pixels
+    need no 200-pixel image."""
+    return int(min(MAX_AUTO_SIZE, max(64, -(-2 * receptive_field // 16) * 16)))
+
 
 CONFIG_KEYS = ("model", "weights", "layers", "filters", "method", "steps", "size", "learning_rate", "batch_size",
                "seed", "out", "profile")
@@ -68,7 +82,7 @@ class AtlasConfig:
     filters: str | None = None
     method: str | None = None
     steps: int | None = None
-    size: int | None = None
+    size: int | str | None = None
     learning_rate: float | None = None
     batch_size: int | str | None = None
     seed: int | None = None
@@ -138,6 +152,21 @@ def _positive(name: str, value, kind=int):
     return kind(value)
 
 
+def parse_size(value: int | str) -> int:
+    """Pixels, or "auto" (0): sized per layer from its receptive field."""
+    if value == "auto" or value == 0 and not isinstance(value, bool):
+        return 0
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            raise AtlasError(f"--size must be 'auto' or a whole number of pixels, got '{value}'.") from None
+    size = _positive("size", value)
+    if size < MIN_SIZE:
+        raise AtlasError(f"--size must be at least {MIN_SIZE} pixels, got {size}.")
+    return size
+
+
 def parse_batch_size(value: int | str | None) -> int | None:
     if value is None or value == "auto":
         return None
@@ -151,7 +180,7 @@ def parse_batch_size(value: int | str | None) -> int | None:
 
 def resolve(config: AtlasConfig, has_gpu: bool) -> RunSettings:
     """Fill in defaults: the method's, then the profile's, then the explicitly given options."""
-    method = config.method or "classic"
+    method = config.method or DEFAULT_METHOD
     if method not in METHODS:
         raise AtlasError(f"Unknown method '{method}'; choose one of: {', '.join(METHODS)}.")
     profile = config.profile or "auto"
@@ -162,12 +191,10 @@ def resolve(config: AtlasConfig, has_gpu: bool) -> RunSettings:
         profile = "full" if has_gpu else "preview"
         reason = "a GPU is visible" if has_gpu else "no GPU is visible, so a full atlas would be slow"
     defaults = DEFAULTS[(method, profile)]
-    steps = _positive("steps", config.steps) if config.steps is not None else defaults.steps
-    size = _positive("size", config.size) if config.size is not None else defaults.size
-    if size < 8:
-        raise AtlasError(f"--size must be at least 8 pixels, got {size}.")
+    steps = _positive("steps", config.steps) if config.steps is not None else defaults.method.steps
+    size = parse_size(config.size) if config.size is not None else defaults.method.size
     learning_rate = (_positive("learning_rate", config.learning_rate, float) if config.learning_rate is not None
-                     else defaults.learning_rate)
+                     else defaults.method.learning_rate)
     seed = config.seed if config.seed is not None else 0
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise AtlasError(f"--seed must be a whole number of 0 or more, got {seed!r}.")
@@ -178,8 +205,7 @@ def resolve(config: AtlasConfig, has_gpu: bool) -> RunSettings:
         layer_patterns=config.layers,
         filters=config.filters or "all",
         num_filters_limit=None if config.filters is not None else defaults.num_filters,
-        method=MethodSettings(name=method, steps=steps, learning_rate=learning_rate, size=size,
-                              target=defaults.target, seed=seed),
+        method=dataclasses.replace(defaults.method, steps=steps, learning_rate=learning_rate, size=size, seed=seed),
         batch_size=parse_batch_size(config.batch_size),
         out=Path(config.out or "site"),
         profile=profile,

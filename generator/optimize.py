@@ -1,8 +1,12 @@
 """The batched objective and step: one image per (filter, sign), one compiled step per layer.
 
 Batch entry ``b`` optimises filter ``filter_ids[b]`` with sign ``signs[b]`` (+1 ascent: the filter's pattern;
--1 descent: the pattern taken out). Filter ids, signs and the learning rate are tensors and the batch is padded
-to a fixed size, so a layer traces its step once.
+-1 descent: the pattern taken out). Filter ids, signs, the learning rate and the per-image transforms are
+tensors and the batch is padded to a fixed size, so a layer traces its step once.
+
+A method is three choices: a parameterisation (param.py), the views each step sees (transforms.py) and an update
+rule (here): ``classic`` = pixels, no transforms, the seed's L2-normalised gradient step; ``fourier`` = Fourier
+spectrum, jitter/scale/rotation, Adam.
 """
 
 from __future__ import annotations
@@ -11,13 +15,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from generator import backends
+from generator import backends, transforms
 from generator.config import MethodSettings
+from generator.models import preprocess
 from generator.param import image_seed, parameterisation_for
 from generator.quiet import keras
 
 ops = keras.ops
 BORDER = 2  # the seed trims 2 activation pixels on each side to avoid border effects
+ADAM_BETAS = (0.9, 0.999)
 
 
 def mean_activation(outputs, filter_ids):
@@ -29,16 +35,54 @@ def mean_activation(outputs, filter_ids):
     return ops.mean(ops.cast(picked, "float32"), axis=(1, 2, 3))
 
 
-def normalised_gradient_step(params, grads, signs, learning_rate):
+def _per_image(tensor, values):
+    return ops.reshape(values, (-1,) + (1,) * (len(tensor.shape) - 1))
+
+
+class NormalisedGradientStep:
     """The seed's update, per image: ``params + sign * lr * g / ||g||`` (L2 norm over the image's pixels)."""
-    squared = ops.sum(ops.square(grads), axis=(1, 2, 3), keepdims=True)
-    normalised = grads / ops.sqrt(ops.maximum(squared, 1e-12))
-    return params + learning_rate * ops.reshape(signs, (-1, 1, 1, 1)) * normalised
+
+    def initial_state(self, params):
+        return ()
+
+    def __call__(self, params, grads, state, signs, learning_rate):
+        axes = tuple(range(1, len(grads.shape)))
+        squared = ops.sum(ops.square(grads), axis=axes, keepdims=True)
+        normalised = grads / ops.sqrt(ops.maximum(squared, 1e-12))
+        return params + learning_rate * _per_image(params, signs) * normalised, state
+
+
+class Adam:
+    """Adam ascent on ``sign * objective``, written in keras.ops (state: step count, first and second moments)."""
+
+    def initial_state(self, params):
+        zeros = ops.zeros_like(params)
+        return (ops.zeros((), "float32"), zeros, zeros)
+
+    def __call__(self, params, grads, state, signs, learning_rate):
+        count, first, second = state
+        beta1, beta2 = ADAM_BETAS
+        grads = grads * _per_image(grads, signs)
+        count = count + 1.0
+        first = beta1 * first + (1 - beta1) * grads
+        second = beta2 * second + (1 - beta2) * ops.square(grads)
+        corrected = (first / (1 - beta1 ** count)) / (ops.sqrt(second / (1 - beta2 ** count)) + 1e-8)
+        return params + learning_rate * corrected, (count, first, second)
+
+
+def update_for(method: MethodSettings):
+    return NormalisedGradientStep() if method.name == "classic" else Adam()
+
+
+def views_for(method: MethodSettings) -> transforms.Transform | None:
+    if method.jitter == 0 and method.scale == 0 and method.rotate == 0:
+        return None
+    return transforms.robustness(method.jitter, method.scale, method.rotate)
 
 
 @dataclass(frozen=True)
 class BatchResult:
-    images: np.ndarray  # (N, H, W, 3) RGB, method-specific range (deprocessed by tiles.py)
+    images: np.ndarray  # (N, H, W, 3) RGB: pixels for classic (deprocessed by tiles.py), [0, 1] for fourier
     activations: np.ndarray  # (N, steps + 1): mean activation before each step, then after the last
 
 
@@ -49,24 +93,40 @@ class Optimizer:
         self.method = method
         self.batch_size = batch_size
         self.layer_key = layer_key
-        self.parameterisation = parameterisation_for(method.name, preprocessing)
+        self.parameterisation = parameterisation_for(method.name, method.size)
+        self.views = views_for(method)
+        self.update = update_for(method)
         self.num_traces = 0
-        parameterisation = self.parameterisation
+        parameterisation, views = self.parameterisation, self.views
 
-        def per_image(weights, params, filter_ids):
-            outputs = backends.call_model(extractor, weights, parameterisation.to_model_input(params))
+        def per_image(weights, params, filter_ids, view_rows):
+            images = parameterisation.to_rgb(params)
+            if views is not None:
+                images = transforms.apply(images, view_rows)
+            outputs = backends.call_model(extractor, weights, preprocess(images, preprocessing))
             return mean_activation(outputs, filter_ids)
 
         value_and_gradient = backends.value_and_gradient(per_image)
 
-        def step(weights, params, filter_ids, signs, learning_rate):
+        def step(weights, params, state, filter_ids, signs, learning_rate, view_rows):
             self.num_traces += 1  # runs only while tracing
-            values, grads = value_and_gradient(weights, params, filter_ids)
-            return normalised_gradient_step(params, grads, signs, learning_rate), values
+            values, grads = value_and_gradient(weights, params, filter_ids, view_rows)
+            params, state = self.update(params, grads, state, signs, learning_rate)
+            return params, state, values
+
+        def measure(weights, params, filter_ids):
+            images = parameterisation.to_rgb(params)
+            outputs = backends.call_model(extractor, weights, preprocess(images, preprocessing))
+            return mean_activation(outputs, filter_ids)
 
         self._weights = backends.model_weights(extractor)
         self._step = backends.compile_step(step)
-        self._measure = backends.compile_step(per_image)
+        self._measure = backends.compile_step(measure)
+
+    def _view_rows(self, generators) -> np.ndarray:
+        if self.views is None:
+            return np.zeros((len(generators), 8), np.float32)
+        return transforms.draw_batch(self.views, generators, self.method.size)
 
     def run(self, filter_ids: list[int], signs: list[float]) -> BatchResult:
         """Optimise ``len(filter_ids)`` images (at most ``batch_size``); the batch is padded to its fixed size."""
@@ -77,13 +137,15 @@ class Optimizer:
         padded_ids = list(filter_ids) + [filter_ids[-1]] * padding
         padded_signs = list(signs) + [signs[-1]] * padding
         generators = [image_seed(self.method.seed, self.layer_key, filter_id) for filter_id in padded_ids]
-        params = ops.convert_to_tensor(self.parameterisation.initial(generators, self.method.size))
+        params = ops.convert_to_tensor(self.parameterisation.initial(generators))
+        state = self.update.initial_state(params)
         ids_tensor = ops.convert_to_tensor(np.asarray(padded_ids, dtype="int32"))
         signs_tensor = ops.convert_to_tensor(np.asarray(padded_signs, dtype="float32"))
         rate = ops.convert_to_tensor(np.float32(self.method.learning_rate))
         curve = []
         for _ in range(self.method.steps):
-            params, values = self._step(self._weights, params, ids_tensor, signs_tensor, rate)
+            rows = ops.convert_to_tensor(self._view_rows(generators))
+            params, state, values = self._step(self._weights, params, state, ids_tensor, signs_tensor, rate, rows)
             curve.append(values)
         curve.append(self._measure(self._weights, params, ids_tensor))
         activations = np.stack([ops.convert_to_numpy(values) for values in curve], axis=1)

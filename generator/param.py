@@ -1,14 +1,27 @@
 """How an image is represented while it is optimised.
 
-A parameterisation turns per-image seeds into initial parameters, parameters into the model's input (in
-``keras.ops``, so gradients flow), and final parameters into RGB images for display.
+A parameterisation turns per-image generators into initial parameters, parameters into RGB images in [0, 1]
+(in ``keras.ops``, so gradients flow) and final parameters into images for display.
+
+- ``pixels`` (the classic method): the pixels themselves, as the seed does.
+- ``fourier``: a spectrum per colour channel, scaled by 1/frequency so that every frequency is equally easy to
+  change, mapped through ImageNet's colour correlation and a sigmoid (Olah et al., Distill 2017).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from einops import rearrange
 
 from generator.models import preprocess
+from generator.quiet import keras
+
+ops = keras.ops
+
+# Square root of the covariance of ImageNet's RGB pixels (its principal colour axes, scaled), as published with
+# the Distill feature-visualisation article; columns normalised so the largest has unit length.
+COLOUR_CORRELATION = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], np.float32)
+COLOUR_CORRELATION = COLOUR_CORRELATION / np.max(np.linalg.norm(COLOUR_CORRELATION, axis=0))
 
 
 def image_seed(seed: int, layer_key: int, filter_id: int) -> np.random.Generator:
@@ -24,20 +37,59 @@ class PixelParameterisation:
     seed's computation exactly.
     """
 
-    def __init__(self, preprocessing: str):
-        self.preprocessing = preprocessing
+    def __init__(self, size: int):
+        self.size = size
 
-    def initial(self, generators: list[np.random.Generator], size: int) -> np.ndarray:
-        return np.stack([generator.random((size, size, 3), dtype=np.float32) for generator in generators])
+    def initial(self, generators: list[np.random.Generator]) -> np.ndarray:
+        return np.stack([generator.random((self.size, self.size, 3), dtype=np.float32) for generator in generators])
 
-    def to_model_input(self, params):
-        return preprocess(params, self.preprocessing)
+    def to_rgb(self, params):
+        return params
 
     def to_display(self, params: np.ndarray) -> np.ndarray:
         return params
 
 
-def parameterisation_for(method_name: str, preprocessing: str):
+class FourierParameterisation:
+    """A complex spectrum per channel (real and imaginary parts as parameters), 1/frequency scaled, inverse
+    FFT, colour decorrelation, sigmoid. Parameters: (B, 2, 3, H, W)."""
+
+    def __init__(self, size: int, decay_power: float = 1.0, initial_std: float = 0.01):
+        self.size = size
+        self.initial_std = initial_std
+        frequencies = np.sqrt(np.fft.fftfreq(size)[:, None] ** 2 + np.fft.fftfreq(size)[None, :] ** 2)
+        scale = 1.0 / np.maximum(frequencies, 1.0 / size) ** decay_power
+        # Normalised so that unit-variance parameters give roughly unit-variance pixels.
+        self.scale = (scale / np.sqrt(np.mean(scale ** 2)) * size).astype(np.float32)
+
+    def initial(self, generators: list[np.random.Generator]) -> np.ndarray:
+        shape = (2, 3, self.size, self.size)
+        return np.stack([generator.normal(0, self.initial_std, shape).astype(np.float32) for generator in generators])
+
+    def decorrelated(self, params):
+        """The image before the sigmoid, (B, H, W, 3)."""
+        scale = ops.convert_to_tensor(self.scale)
+        real, _ = ops.ifft2((params[:, 0] * scale, params[:, 1] * scale))
+        channels_last = ops.transpose(real, (0, 2, 3, 1))
+        return ops.matmul(channels_last, ops.convert_to_tensor(COLOUR_CORRELATION.T))
+
+    def to_rgb(self, params):
+        return ops.sigmoid(self.decorrelated(params))
+
+    def to_display(self, params: np.ndarray) -> np.ndarray:
+        return ops.convert_to_numpy(self.to_rgb(ops.convert_to_tensor(params)))
+
+    def from_image(self, images: np.ndarray) -> np.ndarray:
+        """Parameters that give ``images`` (RGB in (0, 1)): the inverse of ``to_rgb``."""
+        logits = np.log(images) - np.log1p(-images)
+        correlated = logits @ np.linalg.inv(COLOUR_CORRELATION.T)
+        spectrum = np.fft.fft2(rearrange(correlated, "b h w c -> b c h w")) / self.scale
+        return np.stack([spectrum.real, spectrum.imag], axis=1).astype(np.float32)
+
+
+def parameterisation_for(method_name: str, size: int):
     if method_name == "classic":
-        return PixelParameterisation(preprocessing)
+        return PixelParameterisation(size)
+    if method_name == "fourier":
+        return FourierParameterisation(size)
     raise ValueError(f"no parameterisation for method '{method_name}'")

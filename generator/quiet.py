@@ -27,5 +27,6 @@ with stderr_silenced():
         import tensorflow
 
         tensorflow.config.list_physical_devices()  # the first device probe prints CUDA errors on CPU machines
+        tensorflow.get_logger().setLevel("ERROR")  # one traced step per layer is by design, not a retracing bug
 
 __all__ = ["keras", "stderr_silenced"]

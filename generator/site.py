@@ -37,7 +37,8 @@ def collect(out: Path) -> dict:
                 filters += manifest["filters"]
         slug = layer["slug"]
         layers.append({
-            **{key: layer[key] for key in ("name", "slug", "kind", "num_filters", "output_size", "receptive_field")},
+            **{key: layer[key] for key in ("name", "slug", "kind", "num_filters", "output_size", "receptive_field",
+                                           "image_size")},
             "num_planned": len(layer["filter_ids"]),
             "page": f"layers/{slug}/index.html",
             "contact_sheet": f"layers/{slug}/contact-sheet.png" if filters else None,
@@ -46,8 +47,7 @@ def collect(out: Path) -> dict:
     return {
         "format": runs.FORMAT,
         "generator": f"filter-atlas {__version__}",
-        **{key: run[key] for key in ("model", "method", "image_size", "profile", "profile_reason", "full_command",
-                                     "backend")},
+        **{key: run[key] for key in ("model", "method", "profile", "profile_reason", "full_command", "backend")},
         "layers": layers,
     }
 

@@ -19,6 +19,6 @@ def tiny():
 
 
 def tiny_settings(out: Path, **given):
-    """Settings of a small full run of tiny-cnn at 16x16."""
-    config = AtlasConfig(model="tiny-cnn", size=16, profile="full", out=str(out))
+    """Settings of a small full run of tiny-cnn at 16x16 (the classic method unless ``method`` is given)."""
+    config = AtlasConfig(model="tiny-cnn", method="classic", size=16, profile="full", out=str(out))
     return resolve(dataclasses.replace(config, **given), has_gpu=False)

@@ -23,7 +23,7 @@ def assert_one_line_error(code, output, fragment):
     assert len(lines) == 1 and fragment in lines[0], output
 
 
-TINY = ["build", "--model", "tiny-cnn", "--size", "16", "--profile", "full"]
+TINY = ["build", "--model", "tiny-cnn", "--size", "16", "--profile", "full", "--steps", "3"]
 
 
 @pytest.mark.parametrize("arguments, fragment", [

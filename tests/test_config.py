@@ -44,7 +44,10 @@ def test_profiles_and_explicit_options():
     assert preview.profile == "preview" and preview.num_filters_limit == 16
     full = resolve(AtlasConfig(), has_gpu=True)
     assert full.profile == "full" and full.num_filters_limit is None
-    assert full.method.steps == 10 and full.method.learning_rate == 10.0 and full.method.size == 200
+    assert full.method.name == "fourier" and full.method.target == "pre_activation" and full.method.size == 0
+    assert preview.method.steps < full.method.steps
+    seed = resolve(AtlasConfig(method="classic"), has_gpu=True).method  # the seed's values
+    assert (seed.steps, seed.learning_rate, seed.size, seed.target) == (10, 10.0, 200, "output")
     explicit = resolve(AtlasConfig(profile="preview", filters="0:40", steps=3, size=40), has_gpu=True)
     assert explicit.profile == "preview" and explicit.num_filters_limit is None
     assert explicit.method.steps == 3 and explicit.method.size == 40
@@ -53,6 +56,7 @@ def test_profiles_and_explicit_options():
 @pytest.mark.parametrize("config, fragment", [
     (AtlasConfig(steps=0), "--steps must be a whole number above 0"),
     (AtlasConfig(size=-5), "--size must be"),
+    (AtlasConfig(size="big"), "--size must be 'auto'"),
     (AtlasConfig(batch_size="0"), "--batch-size must be"),
     (AtlasConfig(batch_size="many"), "--batch-size must be 'auto'"),
     (AtlasConfig(learning_rate=0.0), "--learning-rate must be"),
@@ -62,6 +66,13 @@ def test_profiles_and_explicit_options():
 def test_bad_settings(config, fragment):
     with pytest.raises(AtlasError, match=fragment):
         resolve(config, has_gpu=False)
+
+
+def test_auto_size_follows_the_receptive_field():
+    from generator.config import auto_size
+
+    assert auto_size(5) == 64 and auto_size(40) == 80 and auto_size(92) == 192 and auto_size(196) == 224
+    assert resolve(AtlasConfig(size="auto"), has_gpu=False).method.size == 0
 
 
 def test_split_layers():
