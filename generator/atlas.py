@@ -22,7 +22,7 @@ import numpy as np
 from generator import backends, runs, site
 from generator.config import DEFAULTS, MethodSettings, RunSettings, auto_size, parse_filter_ids
 from generator.errors import AtlasError
-from generator.models import LayerInfo, LoadedModel, build_extractor, load_model, select_layers
+from generator.models import LayerInfo, LoadedModel, build_extractor, load_model, precision_policy, select_layers
 from generator.optimize import Optimizer, choose_batch_size, is_out_of_memory
 from generator.tiles import crop_for, deprocess_standardised, deprocess_unit, status_of, write_png
 
@@ -121,7 +121,8 @@ def describe_run(settings: RunSettings, loaded: LoadedModel, plans: list[LayerPl
     """run.json: everything needed to render the site and to check finished units, without the model."""
     return runs.to_json_safe({
         "format": runs.FORMAT,
-        "model": {"name": loaded.name, "weights": loaded.weights, "preprocessing": loaded.preprocessing},
+        "model": {"name": loaded.name, "weights": loaded.weights, "preprocessing": loaded.preprocessing,
+                  "source": settings.model, "weights_option": settings.weights},
         "method": settings.method,
         "profile": settings.profile,
         "profile_reason": settings.profile_reason,
@@ -171,7 +172,15 @@ def build(settings: RunSettings, progress: Progress | None = None, shard: tuple[
     stop = stop or StopRequest()
     started = time.perf_counter()
     out = prepare_output(settings.out)
-    loaded = load_model(settings.model, settings.weights)
+    with precision_policy(settings.method.precision):
+        loaded = load_model(settings.model, settings.weights)
+        report = _build_loaded(settings, loaded, out, progress, shard, stop)
+    site.render(out)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _build_loaded(settings, loaded, out, progress, shard, stop) -> BuildReport:
     plans = plan_layers(settings, loaded)
     runs.write_run(out, describe_run(settings, loaded, plans))
     report = BuildReport(out=out)
@@ -193,8 +202,6 @@ def build(settings: RunSettings, progress: Progress | None = None, shard: tuple[
         for future in pending:
             future.result()  # surface write errors (disk full) after every finished unit is on disk
     report.interrupted = stop.requested
-    site.render(out)
-    report.seconds = time.perf_counter() - started
     return report
 
 

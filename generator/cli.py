@@ -78,6 +78,7 @@ def build(
     out: Optional[str] = typer.Option(None, help="Output directory of the site (default site/)."),
     config: Optional[Path] = typer.Option(None, help="A TOML file with the same keys (learning_rate, ...)."),
     profile: Optional[str] = typer.Option(None, help="auto (default: full with a GPU, else preview) | preview | full."),
+    precision: Optional[str] = typer.Option(None, help="float32 (default) | mixed: bfloat16 compute on GPUs."),
 ):
     """Optimise an image per filter and sign, write tiles and manifests, and render the site."""
     from generator.config import AtlasConfig, load_toml, resolve, split_layers
@@ -85,7 +86,7 @@ def build(
     try:
         given = AtlasConfig(model=model, weights=weights, layers=split_layers(layers) if layers is not None else None,
                             filters=filters, method=method, steps=steps, size=size, learning_rate=learning_rate,
-                            batch_size=batch_size, seed=seed, out=out, profile=profile)
+                            batch_size=batch_size, seed=seed, out=out, profile=profile, precision=precision)
         base = load_toml(config) if config is not None else AtlasConfig()
         merged = base.merged_with(given)
         from generator import atlas, backends
@@ -150,6 +151,23 @@ def render(site: Path = typer.Argument(Path("site"), help="A directory written b
         return
     count = sum(len(layer["filters"]) for layer in record["layers"])
     typer.echo(f"Rendered {count} filters into {site / 'index.html'}", err=True)
+
+
+@app.command()
+def evaluate(
+    site: Path = typer.Argument(Path("site"), help="A directory written by `atlas build`."),
+    filters: Optional[str] = typer.Option(None, help="Measure a subset (e.g. 0:64); it is also the comparison set."),
+):
+    """Measure a built atlas: flat tiles, robust self-recognition and the negative check, per layer."""
+    from generator import evaluate as evaluation
+
+    try:
+        results = evaluation.evaluate(site, filters)
+    except AtlasError as error:
+        fail(error)
+        return
+    typer.echo(evaluation.table(results))
+    typer.echo(f"Written to {site / evaluation.EVALUATION_FILE}", err=True)
 
 
 if __name__ == "__main__":

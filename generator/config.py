@@ -10,7 +10,7 @@ import dataclasses
 import hashlib
 import json
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from generator.errors import AtlasError
@@ -18,6 +18,7 @@ from generator.errors import AtlasError
 METHODS = ("fourier", "classic")
 DEFAULT_METHOD = "fourier"
 PROFILES = ("auto", "preview", "full")
+PRECISIONS = ("float32", "mixed")
 TARGETS = ("output", "pre_activation")
 PREVIEW_FILTERS = 16
 
@@ -35,6 +36,7 @@ class MethodSettings:
     jitter: float = 0.0  # random shift per step, as a fraction of the size
     scale: float = 0.0  # random zoom per step in [1 - scale, 1 + scale]
     rotate: float = 0.0  # random rotation per step in [-rotate, rotate] degrees
+    precision: str = "float32"  # or "mixed": bfloat16 compute, float32 variables and loss (for GPUs)
 
     def key(self) -> str:
         """A short stable hash of the settings, used to tell whether finished work still matches."""
@@ -69,7 +71,7 @@ def auto_size(receptive_field: int) -> int:
 
 
 CONFIG_KEYS = ("model", "weights", "layers", "filters", "method", "steps", "size", "learning_rate", "batch_size",
-               "seed", "out", "profile")
+               "seed", "out", "profile", "precision")
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class AtlasConfig:
     seed: int | None = None
     out: str | None = None
     profile: str | None = None
+    precision: str | None = None
 
     def merged_with(self, overrides: AtlasConfig) -> AtlasConfig:
         """This config with every value that ``overrides`` gives replaced."""
@@ -109,7 +112,6 @@ class RunSettings:
     out: Path
     profile: str
     profile_reason: str = ""
-    explicit: tuple[str, ...] = field(default_factory=tuple)
 
 
 def split_layers(value: str | list | tuple) -> tuple[str, ...]:
@@ -138,7 +140,7 @@ def load_toml(path: str | Path) -> AtlasConfig:
                          f"known keys: {', '.join(CONFIG_KEYS)}.")
     if "layers" in data:
         data["layers"] = split_layers(data["layers"])
-    for key in ("filters", "out", "model", "weights", "method", "profile"):
+    for key in ("filters", "out", "model", "weights", "method", "profile", "precision"):
         if key in data:
             data[key] = str(data[key])
     return AtlasConfig(**data)
@@ -198,19 +200,21 @@ def resolve(config: AtlasConfig, has_gpu: bool) -> RunSettings:
     seed = config.seed if config.seed is not None else 0
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise AtlasError(f"--seed must be a whole number of 0 or more, got {seed!r}.")
-    explicit = tuple(key for key, value in dataclasses.asdict(config).items() if value is not None)
+    precision = config.precision or "float32"
+    if precision not in PRECISIONS:
+        raise AtlasError(f"Unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}.")
     return RunSettings(
         model=config.model or "vgg16-hed",
         weights=config.weights or "default",
         layer_patterns=config.layers,
         filters=config.filters or "all",
         num_filters_limit=None if config.filters is not None else defaults.num_filters,
-        method=dataclasses.replace(defaults.method, steps=steps, learning_rate=learning_rate, size=size, seed=seed),
+        method=dataclasses.replace(defaults.method, steps=steps, learning_rate=learning_rate, size=size, seed=seed,
+                                   precision=precision),
         batch_size=parse_batch_size(config.batch_size),
         out=Path(config.out or "site"),
         profile=profile,
         profile_reason=reason,
-        explicit=explicit,
     )
 
 

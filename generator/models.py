@@ -7,6 +7,7 @@ tests and quick benchmarks.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import re
@@ -192,6 +193,17 @@ def build_tiny_cnn(seed: int = 7):
     generator = np.random.default_rng(seed)
     model.set_weights([generator.normal(0, 0.4, size=w.shape).astype("float32") for w in model.get_weights()])
     return model
+
+
+@contextlib.contextmanager
+def precision_policy(precision: str):
+    """Build models under Keras' mixed_bfloat16 policy (bfloat16 compute, float32 variables) when asked."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16" if precision == "mixed" else "float32")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 # --- layers -------------------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 from einops import rearrange
 
-from generator.models import preprocess
 from generator.quiet import keras
 
 ops = keras.ops

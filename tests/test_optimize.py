@@ -1,6 +1,7 @@
 """The optimiser: faithful to the seed, raises the activation, and a batch equals its single filters."""
 
 import numpy as np
+import pytest
 
 from generator.config import MethodSettings
 from generator.models import build_extractor
@@ -28,7 +29,7 @@ def seed_algorithm(extractor, image, filter_index, steps, learning_rate):
 
 def test_classic_is_the_seed_algorithm(tiny):
     if keras.backend.backend() != "tensorflow":
-        return  # the seed's code is TensorFlow; the backends are compared with each other elsewhere
+        pytest.skip("the seed's code is TensorFlow; test_backends compares JAX with TensorFlow")
     extractor = build_extractor(tiny, "conv2")
     optimizer = Optimizer(extractor, METHOD, batch_size=1, preprocessing="unit", layer_key=5)
     result = optimizer.run([4], [1.0])

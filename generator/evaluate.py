@@ -1,0 +1,121 @@
+"""Quality of a built atlas, measured with the model it was built from.
+
+Per layer:
+- flat tiles: share of tiles (positive and negative) whose uint8 pixels have a standard deviation under 2;
+- robust self-recognition: every filter's mean activation on K random views (pad, shift up to 1/8 of the size,
+  scale 0.9-1.1, rotate +-10 degrees; fixed seed) of every positive image; the share of filters f whose own image
+  excites f most among all the compared images (a random guess scores 1/|F|);
+- negative check: share of filters whose negative image gives a lower activation than mid-grey does.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from generator import backends, runs, transforms
+from generator.config import parse_filter_ids
+from generator.models import build_extractor, load_model, preprocess
+from generator.optimize import BORDER
+from generator.quiet import keras
+from generator.site import collect
+from generator.tiles import FLAT_STD, write_atomically
+
+ops = keras.ops
+NUM_VIEWS = 8
+VIEW_SEED = 1234
+EVALUATION_FILE = "evaluation.json"
+
+
+@dataclass(frozen=True)
+class LayerQuality:
+    layer: str
+    num_filters: int
+    flat_tiles: float
+    self_recognition: float
+    negative_check: float
+    chance: float
+
+
+def load_tile(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
+
+
+def all_filter_activations(extractor, preprocessing: str, images: np.ndarray, num_views: int,
+                           batch_size: int = 32) -> np.ndarray:
+    """(N, C): each image's mean activation of every filter of the layer, averaged over ``num_views`` views."""
+    size = images.shape[1]
+    pad = size // 8
+    padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=transforms.FILL)
+    views = transforms.robustness(1 / 8, 0.1, 10.0)
+    generator = np.random.default_rng(VIEW_SEED)
+    total = None
+    for view in range(max(num_views, 1)):
+        rows = transforms.draw_batch(views, [generator] * len(images), padded.shape[1]) if num_views else None
+        means = []
+        for start in range(0, len(images), batch_size):
+            batch = ops.convert_to_tensor(padded[start:start + batch_size])
+            if rows is not None:
+                batch = transforms.apply(batch, ops.convert_to_tensor(rows[start:start + batch_size]))
+            outputs = extractor(preprocess(batch, preprocessing), training=False)
+            height, width = outputs.shape[1], outputs.shape[2]
+            border = BORDER if min(height, width) > 2 * BORDER else 0
+            trimmed = outputs[:, border:height - border, border:width - border, :]
+            means.append(ops.convert_to_numpy(ops.mean(ops.cast(trimmed, "float32"), axis=(1, 2))))
+        activations = np.concatenate(means)
+        total = activations if total is None else total + activations
+    return total / max(num_views, 1)
+
+
+def self_recognition(activations: np.ndarray, filter_ids: list[int]) -> float:
+    """Share of filters whose own image (row j for filter filter_ids[j]) gives its highest activation."""
+    chosen = activations[:, filter_ids]  # (images, filters): image j belongs to filter j
+    return float(np.mean(np.argmax(chosen, axis=0) == np.arange(len(filter_ids))))
+
+
+def evaluate_layer(loaded, layer: dict, site: Path, target: str, filter_ids: list[int] | None) -> LayerQuality:
+    entries = [entry for entry in layer["filters"] if filter_ids is None or entry["id"] in filter_ids]
+    ids = [entry["id"] for entry in entries]
+    extractor = build_extractor(loaded, layer["name"], target)
+    positives = np.stack([load_tile(site / entry["positive"]["image"]) for entry in entries])
+    negatives = np.stack([load_tile(site / entry["negative"]["image"]) for entry in entries])
+    tiles = np.concatenate([positives, negatives])
+    flat = float(np.mean([(tile * 255).round().std() < FLAT_STD for tile in tiles]))
+    positive_activations = all_filter_activations(extractor, loaded.preprocessing, positives, NUM_VIEWS)
+    negative_activations = all_filter_activations(extractor, loaded.preprocessing, negatives, NUM_VIEWS)
+    grey = all_filter_activations(extractor, loaded.preprocessing, np.full_like(positives[:1], 0.5), NUM_VIEWS)[0]
+    own_negative = negative_activations[np.arange(len(ids)), ids]
+    return LayerQuality(
+        layer=layer["name"], num_filters=len(ids), flat_tiles=flat,
+        self_recognition=self_recognition(positive_activations, ids),
+        negative_check=float(np.mean(own_negative < grey[ids])), chance=1 / len(ids))
+
+
+def evaluate(site: Path, filters: str | None = None) -> list[LayerQuality]:
+    record = collect(site)
+    run = runs.read_run(site)
+    model = run["model"]
+    loaded = load_model(model.get("source", model["name"]), model.get("weights_option", "default"))
+    results = []
+    for layer in record["layers"]:
+        if not layer["filters"]:
+            continue
+        ids = parse_filter_ids(filters, layer["num_filters"], layer["name"]) if filters else None
+        results.append(evaluate_layer(loaded, layer, site, record["method"]["target"], ids))
+    write_atomically(site / EVALUATION_FILE, json.dumps({
+        "backend": backends.BACKEND, "method": record["method"], "num_views": NUM_VIEWS,
+        "layers": [asdict(result) for result in results]}, indent=1).encode())
+    return results
+
+
+def table(results: list[LayerQuality]) -> str:
+    lines = [f"{'layer':<24} {'filters':>7} {'flat tiles':>10} {'self-recognition':>17} {'negative check':>15} "
+             f"{'chance':>7}"]
+    for result in results:
+        lines.append(f"{result.layer:<24} {result.num_filters:>7} {result.flat_tiles:>10.1%} "
+                     f"{result.self_recognition:>17.1%} {result.negative_check:>15.1%} {result.chance:>7.1%}")
+    return "\n".join(lines)
