@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PROFILE ?=
 ATLAS_OPTIONS ?=
 
-.PHONY: install atlas test test-fast serve bench clean
+.PHONY: install atlas test test-fast serve bench bench-quality clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ test-fast: $(STAMP)
 
 serve:
 	$(PYTHON) -m http.server --directory site 8000
+
+bench-quality: $(STAMP)
+	$(BIN)/python bench/quality.py --figure docs/classic-vs-fourier.png
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py

@@ -211,6 +211,7 @@ def main():
     parser.add_argument("--seed-filters", type=int, default=None, help="filters timed in the seed loop")
     parser.add_argument("--layers", default=",".join(SEED_LAYERS))
     parser.add_argument("--precision", choices=("float32", "mixed"), default="float32")
+    parser.add_argument("--weights", default=None, help="vgg16-hed weights file for the end-to-end run")
     parser.add_argument("--json", type=Path, default=None)
     options = parser.parse_args()
 
@@ -245,7 +246,8 @@ def main():
     atlas_run = None
     if atlas_profile != "none":
         arguments = (["--model", "tiny-cnn", "--size", "32", "--steps", "8", "--profile", "full"] if options.quick
-                     else ["--config", "atlas.toml", "--profile", atlas_profile, "--precision", options.precision])
+                     else ["--config", "atlas.toml", "--profile", atlas_profile, "--precision", options.precision,
+                           *(["--weights", options.weights] if options.weights else [])])
         atlas_run = end_to_end(arguments)
         print(f"\ndefault atlas ({' '.join(arguments)}): {atlas_run['num_filters']} filters "
               f"({atlas_run['images']} images) in {atlas_run['seconds']:.1f} s = "

