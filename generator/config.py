@@ -19,7 +19,6 @@ METHODS = ("fourier", "classic")
 DEFAULT_METHOD = "fourier"
 PROFILES = ("auto", "preview", "full")
 PRECISIONS = ("float32", "mixed")
-TARGETS = ("output", "pre_activation")
 PREVIEW_FILTERS = 16
 
 
@@ -31,7 +30,7 @@ class MethodSettings:
     steps: int = 10
     learning_rate: float = 10.0
     size: int = 200  # pixels; 0 = "auto": a small multiple of each layer's receptive field
-    target: str = "output"  # the layer's output, or its pre-activation where the layer fuses an activation
+    target: str = "output"  # output | pre_activation | leaky, where the layer fuses an activation (models.py)
     seed: int = 0
     jitter: float = 0.0  # random shift per step, as a fraction of the size
     scale: float = 0.0  # random zoom per step in [1 - scale, 1 + scale]
@@ -51,7 +50,7 @@ class ProfileDefaults:
 
 
 _CLASSIC = MethodSettings(name="classic", steps=10, learning_rate=10.0, size=200, target="output")
-_FOURIER = MethodSettings(name="fourier", steps=128, learning_rate=0.05, size=0, target="pre_activation",
+_FOURIER = MethodSettings(name="fourier", steps=128, learning_rate=0.05, size=0, target="leaky",
                           jitter=0.0625, scale=0.1, rotate=10.0)
 
 # Per method, per profile. ``classic`` keeps the seed's values (10 steps, lr 10, 200x200) in ``full``.

@@ -300,21 +300,29 @@ def _short_list(names: list[str], limit: int = 12) -> str:
 
 # --- extractors ---------------------------------------------------------------------------------------------
 
+LEAK = 0.1  # slope of the leaky ReLU that stands in for a fused ReLU with target="leaky"
+
+
 def build_extractor(loaded: LoadedModel, layer_name: str, target: str = "output"):
     """A model from the input to ``layer_name`` and no further.
 
-    ``target="pre_activation"`` returns the layer's output before a fused activation (Conv2D(activation="relu")):
-    the gradient of a filter that starts inactive is not zero there.
+    Where the layer fuses an activation (``Conv2D(activation="relu")``), ``target`` picks what it returns:
+    ``output`` the layer's own output; ``pre_activation`` the output before the activation, where the gradient of
+    a filter that starts inactive is not zero; ``leaky`` a leaky ReLU (slope 0.1) in place of a fused ReLU: it
+    rewards what the layer passes on, like ``output``, and keeps a gradient, like ``pre_activation``.
     """
     model = loaded.model
     layer = model.get_layer(layer_name)
-    if target == "output" or _activation_name(layer) == "linear":
+    activation = _activation_name(layer)
+    if target == "output" or activation == "linear" or (target == "leaky" and activation != "relu"):
         return keras.Model(model.inputs, layer.output, name=f"extract_{_safe(layer_name)}")
     config = dict(layer.get_config(), activation="linear", name=f"{layer.name}_pre_activation")
     linear = type(layer).from_config(config)
     outputs = linear(layer.input)
     linear.set_weights(layer.get_weights())
-    return keras.Model(model.inputs, outputs, name=f"extract_{_safe(layer_name)}_pre")
+    if target == "leaky":
+        outputs = keras.layers.LeakyReLU(negative_slope=LEAK, name=f"{layer.name}_leaky")(outputs)
+    return keras.Model(model.inputs, outputs, name=f"extract_{_safe(layer_name)}_{target}")
 
 
 def _safe(name: str) -> str:

@@ -96,7 +96,8 @@ def draw_batch(transform: Transform, generators: list[np.random.Generator], size
     return rows.astype(np.float32)
 
 
-def apply(images, rows):
-    """Warp each image by its row (output pixel -> input pixel), bilinear, grey outside."""
-    return keras.ops.image.affine_transform(images, rows, interpolation="bilinear", fill_mode="constant",
+def apply(images, rows, fill_mode: str = "constant"):
+    """Warp each image by its row (output pixel -> input pixel), bilinear; outside the image: mid-grey
+    (``constant``), or the image repeated (``wrap``: Fourier images are periodic, so no seam appears)."""
+    return keras.ops.image.affine_transform(images, rows, interpolation="bilinear", fill_mode=fill_mode,
                                             fill_value=FILL)

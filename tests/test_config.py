@@ -44,7 +44,7 @@ def test_profiles_and_explicit_options():
     assert preview.profile == "preview" and preview.num_filters_limit == 16
     full = resolve(AtlasConfig(), has_gpu=True)
     assert full.profile == "full" and full.num_filters_limit is None
-    assert full.method.name == "fourier" and full.method.target == "pre_activation" and full.method.size == 0
+    assert full.method.name == "fourier" and full.method.target == "leaky" and full.method.size == 0
     assert preview.method.steps < full.method.steps
     seed = resolve(AtlasConfig(method="classic"), has_gpu=True).method  # the seed's values
     assert (seed.steps, seed.learning_rate, seed.size, seed.target) == (10, 10.0, 200, "output")

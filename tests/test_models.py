@@ -95,8 +95,16 @@ def test_pre_activation_gives_a_gradient_where_relu_kills_it(tiny):
     assert value == 0.0 and norm == 0.0
     value, norm = _gradient_norm(pre, images, dead)
     assert value < 0 and norm > 0
-    # Pre-activation output is the post-ReLU output before the ReLU.
-    np.testing.assert_allclose(np.maximum(np.asarray(pre(images)), 0), np.asarray(post(images)), atol=1e-5)
+    leaky = build_extractor(tiny, "conv1", "leaky")
+    value, norm = _gradient_norm(leaky, images, dead)
+    assert value < 0 and norm > 0
+    # Pre-activation output is the post-ReLU output before the ReLU; leaky lets a tenth of the negative through.
+    before = np.asarray(pre(images))
+    np.testing.assert_allclose(np.maximum(before, 0), np.asarray(post(images)), atol=1e-5)
+    np.testing.assert_allclose(np.where(before > 0, before, 0.1 * before), np.asarray(leaky(images)), atol=1e-5)
+    # A layer without a fused activation is its own pre-activation.
+    np.testing.assert_allclose(np.asarray(build_extractor(tiny, "conv2", "leaky")(images)),
+                               np.asarray(build_extractor(tiny, "conv2", "output")(images)), atol=1e-6)
 
 
 @pytest.mark.slow

@@ -1,0 +1,33 @@
+import numpy as np
+
+from generator.param import FourierParameterisation, PixelParameterisation, image_seed
+from generator.quiet import keras
+
+
+def test_fourier_round_trips_a_known_image():
+    parameterisation = FourierParameterisation(24)
+    y, x = np.mgrid[0:24, 0:24] / 24
+    image = np.stack([0.5 + 0.3 * np.sin(2 * np.pi * 3 * x), 0.2 + 0.6 * y, np.full_like(x, 0.7)], -1)[None]
+    params = parameterisation.from_image(image.astype(np.float32))
+    back = parameterisation.to_display(params)
+    np.testing.assert_allclose(back, image, atol=1e-4)
+
+
+def test_fourier_starts_near_grey_and_is_differentiable():
+    parameterisation = FourierParameterisation(16)
+    params = parameterisation.initial([image_seed(0, 0, 1), image_seed(0, 0, 2)])
+    assert params.shape == (2, 2, 3, 16, 16)
+    images = parameterisation.to_display(params)
+    assert np.abs(images - 0.5).max() < 0.05 and not np.allclose(images[0], images[1])
+    # Low frequencies move the image more than high ones (1/frequency scaling).
+    assert parameterisation.scale[0, 1] > parameterisation.scale[8, 8]
+
+
+def test_pixels_are_uniform_noise_per_image():
+    parameterisation = PixelParameterisation(8)
+    first = parameterisation.initial([image_seed(0, 1, 4)])
+    again = parameterisation.initial([image_seed(0, 1, 4)])
+    other = parameterisation.initial([image_seed(0, 1, 5)])
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other) and 0 <= first.min() and first.max() < 1
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(parameterisation.to_rgb(first)), first)

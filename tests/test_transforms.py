@@ -1,0 +1,51 @@
+import numpy as np
+
+from generator import transforms
+from generator.quiet import keras
+
+ops = keras.ops
+
+
+def _apply(transform, images, generators):
+    rows = transforms.draw_batch(transform, generators, images.shape[1], count=1)[0]
+    return np.asarray(ops.convert_to_numpy(transforms.apply(ops.convert_to_tensor(images), ops.convert_to_tensor(rows))))
+
+
+def test_each_transform_keeps_shapes_and_differs_per_image():
+    images = np.random.default_rng(0).random((4, 24, 24, 3), dtype=np.float32)
+    for transform in (transforms.jitter(0.25), transforms.scale(0.8, 1.2), transforms.rotate(30),
+                      transforms.robustness(0.125, 0.1, 10)):
+        generators = [np.random.default_rng([1, index]) for index in range(4)]
+        out = _apply(transform, np.repeat(images[:1], 4, axis=0), generators)
+        assert out.shape == (4, 24, 24, 3), transform.name
+        differences = [np.abs(out[0] - out[index]).max() for index in range(1, 4)]
+        assert min(differences) > 1e-3, f"{transform.name} gave two images the same view"
+
+
+def test_views_depend_only_on_the_images_own_generator():
+    transform = transforms.robustness(0.125, 0.1, 10)
+    alone = transforms.draw_batch(transform, [np.random.default_rng([5, 2])], 32, count=3)
+    batch = transforms.draw_batch(transform, [np.random.default_rng([5, 1]), np.random.default_rng([5, 2])], 32, 3)
+    np.testing.assert_allclose(alone[:, 0], batch[:, 1])
+
+
+def test_jitter_shifts_by_whole_pixels_and_fills_with_grey():
+    image = np.zeros((1, 8, 8, 3), np.float32)
+    image[0, 3, 3] = 1.0
+    rows = transforms.draw_batch(transforms.jitter(0.5), [np.random.default_rng(3)], 8, count=1)[0]
+    shift_x, shift_y = -rows[0, 2], -rows[0, 5]
+    out = np.asarray(ops.convert_to_numpy(transforms.apply(ops.convert_to_tensor(image), ops.convert_to_tensor(rows))))
+    y, x = 3 + int(shift_y), 3 + int(shift_x)
+    if 0 <= y < 8 and 0 <= x < 8:
+        assert out[0, y, x, 0] == 1.0
+    if shift_x > 0:
+        assert np.allclose(out[0, :, 0], transforms.FILL)  # uncovered columns are grey
+
+
+def test_compose_applies_in_order():
+    generator = np.random.default_rng(0)
+    scale = transforms.scale(2.0, 2.0)
+    shift = transforms.jitter(0.0)
+    matrix = transforms.compose(scale, shift).draw(generator, 9, 1)[0]
+    centre = np.array([4.0, 4.0, 1.0])
+    np.testing.assert_allclose(matrix @ centre, centre)  # zoom about the centre keeps it fixed
