@@ -53,7 +53,14 @@ class NormalisedGradientStep:
 
 
 class Adam:
-    """Adam ascent on ``sign * objective``, written in keras.ops (state: step count, first and second moments)."""
+    """Adam ascent on ``sign * objective``, written in keras.ops (state: step count, first and second moments).
+
+    Each image's gradient is first divided by its root mean square, so one learning rate suits every layer
+    whatever its activation scale, and ``epsilon`` is relative to that: coefficients whose gradient is rounding
+    noise (a millionth of the typical one) take no step, instead of a full step in a random direction.
+    """
+
+    epsilon = 1e-3
 
     def initial_state(self, params):
         zeros = ops.zeros_like(params)
@@ -62,11 +69,13 @@ class Adam:
     def __call__(self, params, grads, state, signs, learning_rate):
         count, first, second = state
         beta1, beta2 = ADAM_BETAS
-        grads = grads * _per_image(grads, signs)
+        axes = tuple(range(1, len(grads.shape)))
+        root_mean_square = ops.sqrt(ops.mean(ops.square(grads), axis=axes, keepdims=True))
+        grads = grads / ops.maximum(root_mean_square, 1e-30) * _per_image(grads, signs)
         count = count + 1.0
         first = beta1 * first + (1 - beta1) * grads
         second = beta2 * second + (1 - beta2) * ops.square(grads)
-        corrected = (first / (1 - beta1 ** count)) / (ops.sqrt(second / (1 - beta2 ** count)) + 1e-8)
+        corrected = (first / (1 - beta1 ** count)) / (ops.sqrt(second / (1 - beta2 ** count)) + self.epsilon)
         return params + learning_rate * corrected, (count, first, second)
 
 

@@ -3,7 +3,7 @@
 Each factory takes its setting and returns a ``Transform``: ``draw(generator, size, count)`` picks ``count`` random
 3x3 matrices (output pixel -> input pixel) for one image on the host, from that image's own generator, so an
 image's views never depend on its batch; ``compose`` multiplies matrices, and ``apply`` warps the whole batch in
-one interpolation (``keras.ops.image.affine_transform``), outside areas filled with mid-grey. A run draws every
+one bilinear interpolation, outside areas filled with mid-grey. A run draws every
 step's matrices at its start, so the device never waits for the host.
 """
 
@@ -89,15 +89,36 @@ def robustness(jitter_fraction: float, scale_range: float, degrees: float) -> Tr
 
 
 def draw_batch(transform: Transform, generators: list[np.random.Generator], size: int, count: int = 1) -> np.ndarray:
-    """(count, B, 8) rows for ``affine_transform``: ``count`` views per image, each image's from its own
+    """(count, B, 8) rows (a 3x3 matrix without its last entry): ``count`` views per image, each image's from its own
     generator (so an image's views never depend on its batch)."""
     matrices = np.stack([transform.draw(generator, size, count) for generator in generators], axis=1)
     rows = matrices.reshape(count, len(generators), 9)[..., :8] / matrices[..., 2, 2, None]
     return rows.astype(np.float32)
 
 
-def apply(images, rows, fill_mode: str = "constant"):
-    """Warp each image by its row (output pixel -> input pixel), bilinear; outside the image: mid-grey
-    (``constant``), or the image repeated (``wrap``: Fourier images are periodic, so no seam appears)."""
-    return keras.ops.image.affine_transform(images, rows, interpolation="bilinear", fill_mode=fill_mode,
-                                            fill_value=FILL)
+def apply(images, rows):
+    """Warp each image by its row (output pixel -> input pixel), bilinear, mid-grey outside.
+
+    Written with gathers in keras.ops rather than ``keras.ops.image.affine_transform``: TensorFlow's gradient of
+    that op is an approximation (the inverse warp) while JAX differentiates it exactly, so the two backends
+    would optimise different images. Gathers have an exact gradient on both.
+    """
+    ops = keras.ops
+    batch, height, width, channels = images.shape
+    ys, xs = np.meshgrid(np.arange(height, dtype=np.float32), np.arange(width, dtype=np.float32), indexing="ij")
+    xs, ys = ops.convert_to_tensor(xs.reshape(1, -1)), ops.convert_to_tensor(ys.reshape(1, -1))
+    source_x = rows[:, 0:1] * xs + rows[:, 1:2] * ys + rows[:, 2:3]  # (B, H*W)
+    source_y = rows[:, 3:4] * xs + rows[:, 4:5] * ys + rows[:, 5:6]
+    left, top = ops.floor(source_x), ops.floor(source_y)
+    right_weight, bottom_weight = source_x - left, source_y - top
+    flat = ops.reshape(images, (batch, height * width, channels))
+    result = 0.0
+    for dy, weight_y in ((0, 1.0 - bottom_weight), (1, bottom_weight)):
+        for dx, weight_x in ((0, 1.0 - right_weight), (1, right_weight)):
+            x, y = left + dx, top + dy
+            inside = (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
+            index = ops.cast(ops.clip(y, 0, height - 1) * width + ops.clip(x, 0, width - 1), "int32")
+            values = ops.take_along_axis(flat, index[..., None], axis=1)  # (B, H*W, 1) broadcast over channels
+            values = ops.where(inside[..., None], values, FILL)
+            result = result + (weight_x * weight_y)[..., None] * values
+    return ops.reshape(result, (batch, height, width, channels))

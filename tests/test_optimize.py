@@ -82,3 +82,26 @@ def test_batch_size_fits_memory(tiny):
     assert choose_batch_size(extractor, 16, num_filters=16, on_gpu=False) == 16
     assert choose_batch_size(extractor, 16, num_filters=100, on_gpu=False) == 32
     assert choose_batch_size(extractor, 4000, num_filters=100, on_gpu=False) < 32
+
+
+FOURIER = MethodSettings(name="fourier", steps=8, learning_rate=0.05, size=16, target="leaky", seed=3,
+                         jitter=0.125, scale=0.1, rotate=10.0)
+
+
+def test_fourier_batch_equals_singles_with_random_views(tiny):
+    extractor = build_extractor(tiny, "conv3", "leaky")
+    batched = Optimizer(extractor, FOURIER, batch_size=4, preprocessing="unit").run([1, 6, 11], [1.0, -1.0, 1.0])
+    single = Optimizer(extractor, FOURIER, batch_size=1, preprocessing="unit")
+    for index, (filter_id, sign) in enumerate([(1, 1.0), (6, -1.0), (11, 1.0)]):
+        alone = single.run([filter_id], [sign])
+        np.testing.assert_allclose(batched.images[index], alone.images[0], rtol=1e-4, atol=1e-4)
+
+
+def test_fourier_moves_the_activation_both_ways(tiny):
+    extractor = build_extractor(tiny, "conv3", "leaky")
+    optimizer = Optimizer(extractor, FOURIER, batch_size=16, preprocessing="unit")
+    up = optimizer.run(list(range(16)), [1.0] * 16)
+    down = optimizer.run(list(range(16)), [-1.0] * 16)
+    assert (up.activations[:, -1] > up.activations[:, 0]).mean() >= 0.9
+    assert (down.activations[:, -1] < down.activations[:, 0]).mean() >= 0.9
+    assert ((0 <= up.images) & (up.images <= 1)).all()  # sigmoid images
