@@ -24,7 +24,7 @@ from generator.config import DEFAULTS, MethodSettings, RunSettings, auto_size, p
 from generator.errors import AtlasError
 from generator.models import LayerInfo, LoadedModel, build_extractor, load_model, precision_policy, select_layers
 from generator.optimize import Optimizer, choose_batch_size, is_out_of_memory
-from generator.tiles import crop_for, deprocess_standardised, deprocess_unit, status_of, write_png
+from generator.tiles import crop_for, deprocess_standardised, deprocess_unit, status_of, write_tile
 
 SIGNS = (("positive", 1.0), ("negative", -1.0))
 UNIT_SIZE_CPU, UNIT_SIZE_GPU = 16, 256
@@ -262,10 +262,11 @@ def write_unit(unit: runs.Unit, results: dict, method, out: Path) -> None:
             tile = (deprocess_standardised(raw, crop_for(method.size)) if method.name == "classic"
                     else deprocess_unit(raw))
             path = runs.tile_path(unit.slug, filter_id, sign_name)
-            write_png(out / path, tile)
+            write_tile(out / path, tile)
             curve = activations[index]
             records[filter_id][sign_name] = {
                 "image": path,
+                "thumbnail": str(Path(path).with_suffix(".webp")),
                 "activation_before": _finite_or_none(curve[0]),
                 "activation_after": _finite_or_none(curve[-1]),
                 "curve": [_finite_or_none(value) for value in curve],

@@ -303,6 +303,14 @@ def _short_list(names: list[str], limit: int = 12) -> str:
 LEAK = 0.1  # slope of the leaky ReLU that stands in for a fused ReLU with target="leaky"
 
 
+class LeakyOutput(keras.layers.Layer):
+    """max(x, 0.1 x): a leaky ReLU written so that TensorFlow's graph optimiser does not try (and noisily fail)
+    to fuse it with the convolution's bias."""
+
+    def call(self, inputs):
+        return keras.ops.maximum(inputs, LEAK * inputs)
+
+
 def build_extractor(loaded: LoadedModel, layer_name: str, target: str = "output"):
     """A model from the input to ``layer_name`` and no further.
 
@@ -321,7 +329,7 @@ def build_extractor(loaded: LoadedModel, layer_name: str, target: str = "output"
     outputs = linear(layer.input)
     linear.set_weights(layer.get_weights())
     if target == "leaky":
-        outputs = keras.layers.LeakyReLU(negative_slope=LEAK, name=f"{layer.name}_leaky")(outputs)
+        outputs = LeakyOutput(name=f"{layer.name}_leaky")(outputs)
     return keras.Model(model.inputs, outputs, name=f"extract_{_safe(layer_name)}_{target}")
 
 

@@ -11,6 +11,7 @@ spectrum, jitter/scale/rotation, Adam.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,7 @@ from generator import backends, transforms
 from generator.config import MethodSettings
 from generator.models import preprocess
 from generator.param import image_seed, parameterisation_for
-from generator.quiet import keras
+from generator.quiet import keras, stderr_silenced
 
 ops = keras.ops
 BORDER = 2  # the seed trims 2 activation pixels on each side to avoid border effects
@@ -157,8 +158,10 @@ class Optimizer:
         rows = self._view_rows(generators)
         curve = []
         for step in range(self.method.steps):
-            params, state, values = self._step(self._weights, params, state, ids_tensor, signs_tensor, rate,
-                                               rows[step])
+            # Compilation can print C++ warnings that mean nothing to a user: keep them off the terminal.
+            with stderr_silenced() if self.num_traces == 0 else contextlib.nullcontext():
+                params, state, values = self._step(self._weights, params, state, ids_tensor, signs_tensor, rate,
+                                                   rows[step])
             curve.append(values)
         curve.append(self._measure(self._weights, params, ids_tensor))
         activations = np.stack([ops.convert_to_numpy(values) for values in curve], axis=1)

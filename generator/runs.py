@@ -85,7 +85,7 @@ def read_manifest(unit: Unit, out: Path) -> dict | None:
         return None
     for record in manifest.get("filters", []):
         for sign in ("positive", "negative"):
-            if not (out / record[sign]["image"]).is_file():
+            if not all((out / record[sign][key]).is_file() for key in ("image", "thumbnail") if key in record[sign]):
                 return None
     return manifest
 

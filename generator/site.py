@@ -34,6 +34,9 @@ def collect(out: Path) -> dict:
                                           layer["cost_per_filter"]):
             manifest = runs.read_manifest(unit, out)
             if manifest is not None:
+                for entry in manifest["filters"]:
+                    for sign in ("positive", "negative"):  # units written before thumbnails existed
+                        entry[sign].setdefault("thumbnail", entry[sign]["image"])
                 filters += manifest["filters"]
         slug = layer["slug"]
         layers.append({

@@ -64,9 +64,23 @@ def encode_png(tile: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def write_png(path: Path, tile: np.ndarray) -> None:
+THUMBNAIL_SIZE = 96
+
+
+def encode_webp_thumbnail(tile: np.ndarray, size: int = THUMBNAIL_SIZE) -> bytes:
+    """A small lossy WebP (quality 85) for galleries; filter pages show the full PNG."""
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(tile).resize((size, size), Image.Resampling.LANCZOS).save(buffer, format="WEBP", quality=85)
+    return buffer.getvalue()
+
+
+def write_tile(path: Path, tile: np.ndarray) -> None:
+    """The tile as PNG at ``path`` and its WebP thumbnail beside it (``.webp``)."""
     try:
         write_atomically(path, encode_png(tile))
+        write_atomically(path.with_suffix(".webp"), encode_webp_thumbnail(tile))
     except OSError as error:
         raise AtlasError(f"Cannot write '{path}': {error.strerror or error}. Free some space or choose another "
                          f"--out; finished work is kept and a re-run resumes.") from None

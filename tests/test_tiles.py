@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from generator.errors import AtlasError
-from generator.tiles import contact_sheet, crop_for, deprocess_standardised, status_of, write_png
+from generator.tiles import contact_sheet, crop_for, deprocess_standardised, status_of, write_tile
 
 
 def test_deprocess_is_the_seeds():
@@ -26,16 +26,18 @@ def test_status():
 def test_png_is_written_atomically(tmp_path):
     tile = np.random.default_rng(0).integers(0, 255, (12, 12, 3)).astype(np.uint8)
     path = tmp_path / "deep" / "tile.png"
-    write_png(path, tile)
+    write_tile(path, tile)
     np.testing.assert_array_equal(np.asarray(Image.open(path)), tile)
-    assert [p.name for p in path.parent.iterdir()] == ["tile.png"]  # no temporary file left
+    thumbnail = Image.open(path.with_suffix(".webp"))
+    assert thumbnail.format == "WEBP" and thumbnail.size == (96, 96)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["tile.png", "tile.webp"]  # no temporary file left
 
 
 def test_unwritable_tile_is_a_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(AtlasError, match="Cannot write"):
-        write_png(blocker / "tile.png", np.zeros((4, 4, 3), np.uint8))
+        write_tile(blocker / "tile.png", np.zeros((4, 4, 3), np.uint8))
 
 
 def test_contact_sheet_grid():

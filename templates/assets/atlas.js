@@ -29,6 +29,19 @@
     window.location.href = pad(id) + ".html";
   }
 
+  var sorter = document.getElementById("sort");
+  if (sorter) sorter.addEventListener("change", function () {
+    var gallery = document.getElementById("gallery");
+    var items = Array.prototype.slice.call(gallery.children);
+    var byActivation = sorter.value === "activation";
+    items.sort(function (a, b) {
+      if (!byActivation) return Number(a.dataset.id) - Number(b.dataset.id);
+      var x = parseFloat(a.dataset.activation), y = parseFloat(b.dataset.activation);
+      return (isNaN(y) ? -Infinity : y) - (isNaN(x) ? -Infinity : x);
+    });
+    items.forEach(function (item) { gallery.appendChild(item); });
+  });
+
   var switcher = document.getElementById("sign-switch");
   if (switcher) switcher.addEventListener("click", function () { showSign(!negative); });
   var form = document.getElementById("jump");

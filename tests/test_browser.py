@@ -1,0 +1,154 @@
+"""The site in a real browser (headless Chromium): from file:// and from a web server under a sub-path."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import tiny_settings
+from generator import atlas
+from sitecheck import broken_links
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMEDRIVER = shutil.which("chromedriver")
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+
+pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                reason="no Chromium/chromedriver found (apt-get install chromium chromium-driver)")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("served")
+    out = root / "atlas-demo"
+    atlas.build(tiny_settings(out, layers=("conv1", "conv3"), batch_size=8, steps=4))
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *arguments):
+            pass
+
+    handler = functools.partial(QuietHandler, directory=str(site.parent))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/atlas-demo/"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--allow-file-access-from-files", "--window-size=1200,900"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(params=["file", "http"])
+def base(request, site, server) -> str:
+    return site.as_uri() + "/" if request.param == "file" else server
+
+
+def open_page(browser, url):
+    browser.get_log("browser")  # drop earlier messages
+    browser.get(url)
+    return browser
+
+
+def all_images_loaded(browser) -> list[str]:
+    """Force lazy images to load, wait, and return the src of any image that did not."""
+    browser.execute_script("document.querySelectorAll('img').forEach(function (i) { i.loading = 'eager'; });")
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        pending = browser.execute_script(
+            "return Array.from(document.images).filter(function (i) { return !i.complete; }).length;")
+        if pending == 0:
+            break
+        time.sleep(0.1)
+    return browser.execute_script(
+        "return Array.from(document.images).filter(function (i) { return !(i.naturalWidth > 0); })"
+        ".map(function (i) { return i.src; });")
+
+
+def console_errors(browser) -> list[str]:
+    return [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+@pytest.mark.parametrize("page", ["index.html", "layers/conv3/index.html", "layers/conv3/0004.html"])
+def test_every_image_loads_without_console_errors(browser, base, page):
+    open_page(browser, base + page)
+    assert browser.execute_script("return document.images.length") > 0
+    assert all_images_loaded(browser) == []
+    assert console_errors(browser) == []
+
+
+def test_arrow_keys_walk_the_filters(browser, base):
+    from selenium.webdriver.common.keys import Keys
+
+    open_page(browser, base + "layers/conv3/0004.html")
+    browser.find_element("tag name", "body").send_keys(Keys.ARROW_RIGHT)
+    wait_for_url(browser, "layers/conv3/0005.html")
+    browser.find_element("tag name", "body").send_keys(Keys.ARROW_LEFT)
+    wait_for_url(browser, "layers/conv3/0004.html")
+
+
+def test_n_switches_the_gallery_to_negative_images(browser, base):
+    open_page(browser, base + "layers/conv3/index.html")
+    first = browser.find_element("css selector", "#gallery img")
+    assert first.get_attribute("src").endswith("0000-positive.webp")
+    browser.find_element("tag name", "body").send_keys("n")
+    assert first.get_attribute("src").endswith("0000-negative.webp")
+    assert browser.find_element("id", "sign-switch").get_attribute("aria-pressed") == "true"
+
+
+def test_g_and_the_search_box_jump_to_a_filter(browser, base):
+    from selenium.webdriver.common.keys import Keys
+
+    open_page(browser, base + "layers/conv3/index.html")
+    browser.find_element("tag name", "body").send_keys("g")
+    focused = browser.switch_to.active_element
+    assert focused.get_attribute("id") == "jump-input"
+    focused.send_keys("11", Keys.ENTER)
+    wait_for_url(browser, "layers/conv3/0011.html")
+    assert "filter 11" in browser.find_element("tag name", "h1").text
+
+
+def test_sorting_by_activation_reorders_the_gallery(browser, base):
+    from selenium.webdriver.support.ui import Select
+
+    open_page(browser, base + "layers/conv3/index.html")
+    Select(browser.find_element("id", "sort")).select_by_value("activation")
+    values = browser.execute_script("return Array.from(document.querySelectorAll('#gallery li'))"
+                                    ".map(function (li) { return parseFloat(li.dataset.activation); });")
+    assert values == sorted(values, reverse=True) and len(values) == 16
+
+
+def test_every_link_resolves_inside_the_site(site):
+    assert broken_links(site) == []
+
+
+def wait_for_url(browser, suffix: str, timeout: float = 5.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if browser.current_url.endswith(suffix):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"expected to land on {suffix}, at {browser.current_url}")
