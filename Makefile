@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PROFILE ?=
 ATLAS_OPTIONS ?=
 
-.PHONY: install atlas test test-fast serve bench bench-quality clean
+.PHONY: install atlas test test-fast serve screenshots bench bench-quality clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,15 +20,21 @@ install: $(STAMP)
 atlas: $(STAMP)
 	$(BIN)/atlas build --config atlas.toml $(if $(PROFILE),--profile $(PROFILE)) $(ATLAS_OPTIONS)
 
-## make test: the whole suite, real-model tests included.
+## make test: the whole suite on TensorFlow (real-model tests included), then again on JAX.
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -m "not slow"
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
+## make serve: look at site/ on http://localhost:8000/
 serve:
 	$(PYTHON) -m http.server --directory site 8000
+
+## make screenshots: pictures of the built site for the README (needs chromium and chromium-driver).
+screenshots: $(STAMP)
+	$(BIN)/python docs/screenshots.py site
 
 bench-quality: $(STAMP)
 	$(BIN)/python bench/quality.py --figure docs/classic-vs-fourier.png

@@ -108,11 +108,11 @@ class LayerPlan:
     batch_size: int | None
 
 
-def image_size_for(loaded: LoadedModel, size: int, receptive_field: int) -> int:
+def image_size_for(loaded: LoadedModel, size: int, receptive_field: int, largest: int) -> int:
     """The model's own input size where it fixes one, else the asked-for size, else sized from the layer."""
     fixed = loaded.fixed_size
     if fixed is None:
-        return size or auto_size(receptive_field)
+        return size or auto_size(receptive_field, largest)
     if fixed[0] != fixed[1]:
         raise AtlasError(f"Model {loaded.name} takes {fixed[0]}x{fixed[1]} inputs; only square inputs are supported.")
     return fixed[0]
@@ -157,7 +157,8 @@ def plan_layers(settings: RunSettings, loaded: LoadedModel) -> list[LayerPlan]:
     on_gpu = backends.gpu_available()
     plans = []
     for info in layers:
-        method = replace(settings.method, size=image_size_for(loaded, settings.method.size, info.receptive_field))
+        size = image_size_for(loaded, settings.method.size, info.receptive_field, settings.max_auto_size)
+        method = replace(settings.method, size=size)
         identity = {"model": loaded.name, "weights": loaded.weights, "method": method.key()}
         filter_ids = parse_filter_ids(settings.filters, info.num_filters, info.name)
         if settings.num_filters_limit is not None:
@@ -283,11 +284,12 @@ def _finite_or_none(value) -> float | None:
 
 def estimate_full_seconds(report: BuildReport, settings: RunSettings, run: dict) -> float:
     """Seconds the full profile would take here, scaled from what this (preview) run measured."""
-    full = DEFAULTS[(settings.method.name, "full")].method
+    full_profile = DEFAULTS[(settings.method.name, "full")]
+    full = full_profile.method
     total = 0.0
     for layer_report, layer in zip(report.layers, run["layers"]):
         if layer_report.num_built:
-            full_size = full.size or auto_size(layer["receptive_field"])
+            full_size = full.size or auto_size(layer["receptive_field"], full_profile.max_auto_size)
             scale = (full.steps / settings.method.steps) * (full_size / layer["image_size"]) ** 2
             total += layer_report.seconds / layer_report.num_built * layer["num_filters"] * scale
     return total

@@ -60,6 +60,18 @@ class RichProgress:
         self.console.print(text)
 
 
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise AtlasError(f"--shard must look like I/N (e.g. 0/4), got '{text}'.") from None
+    if count < 1 or not 0 <= index < count:
+        raise AtlasError(f"--shard {text}: I must be between 0 and N-1 and N at least 1.")
+    return index, count
+
+
 @app.command()
 def build(
     model: Optional[str] = typer.Option(None, help="vgg16-hed (embedded, default), a keras.applications name "
@@ -79,6 +91,7 @@ def build(
     config: Optional[Path] = typer.Option(None, help="A TOML file with the same keys (learning_rate, ...)."),
     profile: Optional[str] = typer.Option(None, help="auto (default: full with a GPU, else preview) | preview | full."),
     precision: Optional[str] = typer.Option(None, help="float32 (default) | mixed: bfloat16 compute on GPUs."),
+    shard: Optional[str] = typer.Option(None, help="I/N: build only shard I (0-based) of N, e.g. in an array job."),
 ):
     """Optimise an image per filter and sign, write tiles and manifests, and render the site."""
     from generator.config import AtlasConfig, load_toml, resolve, split_layers
@@ -96,7 +109,7 @@ def build(
                    f"{settings.method.steps} steps, {settings.method.size or 'auto'} px; backend {backends.BACKEND}, "
                    f"device {backends.describe_device()}.", err=True)
         with RichProgress() as progress:
-            report = atlas.build(settings, progress)
+            report = atlas.build(settings, progress, shard=parse_shard(shard))
     except AtlasError as error:
         fail(error)
         return

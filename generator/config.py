@@ -47,6 +47,7 @@ class MethodSettings:
 class ProfileDefaults:
     method: MethodSettings
     num_filters: int | None  # None: every filter
+    max_auto_size: int = 224  # --size auto never goes above this
 
 
 _CLASSIC = MethodSettings(name="classic", steps=10, learning_rate=10.0, size=200, target="output")
@@ -58,15 +59,15 @@ DEFAULTS = {
     ("classic", "full"): ProfileDefaults(_CLASSIC, num_filters=None),
     ("classic", "preview"): ProfileDefaults(dataclasses.replace(_CLASSIC, steps=5, size=128), PREVIEW_FILTERS),
     ("fourier", "full"): ProfileDefaults(_FOURIER, num_filters=None),
-    ("fourier", "preview"): ProfileDefaults(dataclasses.replace(_FOURIER, steps=48), PREVIEW_FILTERS),
+    ("fourier", "preview"): ProfileDefaults(dataclasses.replace(_FOURIER, steps=32), PREVIEW_FILTERS, max_auto_size=112),
 }
-MIN_SIZE, MAX_AUTO_SIZE = 8, 224
+MIN_SIZE = 8
 
 
-def auto_size(receptive_field: int) -> int:
-    """Twice the receptive field, in multiples of 16, within 64..224 pixels: block1 filters that see 5 pixels
-    need no 200-pixel image."""
-    return int(min(MAX_AUTO_SIZE, max(64, -(-2 * receptive_field // 16) * 16)))
+def auto_size(receptive_field: int, largest: int = 224) -> int:
+    """Twice the receptive field, in multiples of 16, within 64..``largest`` pixels: block1 filters that see 5
+    pixels need no 200-pixel image."""
+    return int(min(largest, max(64, -(-2 * receptive_field // 16) * 16)))
 
 
 CONFIG_KEYS = ("model", "weights", "layers", "filters", "method", "steps", "size", "learning_rate", "batch_size",
@@ -107,6 +108,7 @@ class RunSettings:
     filters: str
     num_filters_limit: int | None
     method: MethodSettings
+    max_auto_size: int
     batch_size: int | None  # None: decided per layer from its size
     out: Path
     profile: str
@@ -208,6 +210,7 @@ def resolve(config: AtlasConfig, has_gpu: bool) -> RunSettings:
         layer_patterns=config.layers,
         filters=config.filters or "all",
         num_filters_limit=None if config.filters is not None else defaults.num_filters,
+        max_auto_size=defaults.max_auto_size,
         method=dataclasses.replace(defaults.method, steps=steps, learning_rate=learning_rate, size=size, seed=seed,
                                    precision=precision),
         batch_size=parse_batch_size(config.batch_size),

@@ -40,6 +40,8 @@ TINY = ["build", "--model", "tiny-cnn", "--size", "16", "--profile", "full", "--
     (["build", "--config", "/nonexistent/atlas.toml"], "Config file"),
     (["layers", "--model", "alexnet"], "Unknown model"),
     (["render", "/nonexistent/site"], "holds no atlas run"),
+    (TINY + ["--shard", "2/2"], "--shard 2/2"),
+    (TINY + ["--shard", "half"], "--shard must look like I/N"),
 ])
 def test_bad_input(tmp_path, arguments, fragment):
     code, output = run(*arguments, *(["--out", tmp_path / "out"] if arguments[0] == "build" else []))
@@ -76,6 +78,14 @@ def test_layers_command_lists_filters_and_receptive_fields():
     rows = {line.split()[0]: line.split() for line in output.splitlines()[1:]}
     assert list(rows) == ["conv1", "conv2", "conv3"]
     assert rows["conv3"][2] == "16" and rows["conv3"][3] == "8x8" and rows["conv3"][4] == "10"
+
+
+def test_shards_from_the_command_line(tmp_path):
+    for index in range(3):
+        code, output = run(*TINY, "--layers", "conv3", "--batch-size", "4", "--shard", f"{index}/3", "--out", tmp_path)
+        assert code == 0, output
+    code, output = run("render", tmp_path)
+    assert code == 0 and "Rendered 16 filters" in output
 
 
 def test_build_and_render_succeed(tmp_path):

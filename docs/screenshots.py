@@ -1,0 +1,43 @@
+"""Screenshots of a built site for the README, taken by headless Chromium.
+
+    python docs/screenshots.py site        # writes docs/gallery.png and docs/filter-page.png
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+
+
+def main(site: Path, out: Path = Path(__file__).resolve().parent) -> None:
+    record = json.loads((site / "atlas.json").read_text())
+    built = [layer for layer in record["layers"] if layer["filters"]]
+    layer = built[len(built) // 2]  # a middle layer: textures and parts
+    entry = layer["filters"][min(3, len(layer["filters"]) - 1)]
+    options = Options()
+    options.binary_location = shutil.which("chromium") or shutil.which("google-chrome")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,860",
+                 "--disable-background-networking", "--disable-component-update", "--no-first-run"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    try:
+        for page, name in ((layer["page"], "gallery.png"), (entry["page"], "filter-page.png"),
+                           ("index.html", "index.png")):
+            driver.get((site.resolve() / page).as_uri())
+            driver.execute_script("document.querySelectorAll('img').forEach(function (i) { i.loading = 'eager'; });")
+            time.sleep(1.0)
+            driver.save_screenshot(str(out / name))
+            print(f"{out / name}: {page}")
+    finally:
+        driver.quit()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "site"))
