@@ -22,7 +22,8 @@ import numpy as np
 from generator import backends, runs, site
 from generator.config import DEFAULTS, MethodSettings, RunSettings, auto_size, parse_filter_ids
 from generator.errors import AtlasError
-from generator.models import LayerInfo, LoadedModel, build_extractor, load_model, precision_policy, select_layers
+from generator.models import (LayerInfo, LoadedModel, build_extractor, load_model, output_size_at, precision_policy,
+                              select_layers)
 from generator.optimize import Optimizer, choose_batch_size, is_out_of_memory
 from generator.tiles import crop_for, deprocess_standardised, deprocess_unit, status_of, write_tile
 
@@ -159,6 +160,7 @@ def plan_layers(settings: RunSettings, loaded: LoadedModel) -> list[LayerPlan]:
     for info in layers:
         size = image_size_for(loaded, settings.method.size, info.receptive_field, settings.max_auto_size)
         method = replace(settings.method, size=size)
+        info = replace(info, output_size=output_size_at(loaded, info.name, size))
         identity = {"model": loaded.name, "weights": loaded.weights, "method": method.key()}
         filter_ids = parse_filter_ids(settings.filters, info.num_filters, info.name)
         if settings.num_filters_limit is not None:

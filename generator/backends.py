@@ -68,7 +68,7 @@ def compile_step(step, use_xla: bool = False):
         return jax.jit(step)
     import tensorflow as tf
 
-    return tf.function(step, jit_compile=use_xla, reduce_retracing=False)
+    return tf.function(step, jit_compile=use_xla, autograph=False)  # plain Python control flow only
 
 
 def gpu_available() -> bool:

@@ -252,6 +252,13 @@ def spatial_layers(loaded: LoadedModel, size: int = 224) -> list[LayerInfo]:
     ]
 
 
+def output_size_at(loaded: LoadedModel, layer_name: str, size: int) -> tuple[int, int]:
+    """(height, width) of a layer's output for a size x size input."""
+    probe = keras.Model(loaded.model.inputs, loaded.model.get_layer(layer_name).output)
+    spec = probe.compute_output_spec(keras.KerasTensor((1, size, size, 3)))
+    return int(spec.shape[1]), int(spec.shape[2])
+
+
 def _activation_name(layer) -> str:
     activation = getattr(layer, "activation", None)
     name = getattr(activation, "__name__", "linear") if activation is not None else "linear"

@@ -73,3 +73,23 @@ def test_full_disk_stops_cleanly_and_resume_finishes(tmp_path, monkeypatch):
     assert report.num_built == 8
     record = json.loads((tmp_path / "atlas.json").read_text())
     assert [entry["id"] for entry in record["layers"][0]["filters"]] == list(range(16))
+
+
+def test_a_non_finite_filter_is_marked_and_the_others_finish(tmp_path, tiny):
+    from generator.models import build_tiny_cnn
+
+    model = build_tiny_cnn()
+    kernel, bias = model.get_layer("conv3").get_weights()
+    kernel[..., 5] = float("nan")  # filter 5 of conv3 computes NaN whatever its input
+    model.get_layer("conv3").set_weights([kernel, bias])
+    path = tmp_path / "broken.keras"
+    model.save(path)
+    settings = tiny_settings(tmp_path / "site", model=str(path), layers=("conv3",), batch_size=16, steps=4)
+    atlas.build(settings)
+    filters = json.loads((tmp_path / "site/atlas.json").read_text())["layers"][0]["filters"]
+    statuses = {entry["id"]: entry["positive"]["status"] for entry in filters}
+    assert statuses[5] == "non-finite" and filters[5]["negative"]["status"] == "non-finite"
+    others = [entry for entry in filters if entry["id"] != 5]
+    assert all(entry["positive"]["status"] != "non-finite" for entry in others)
+    rose = [entry["positive"]["activation_after"] > entry["positive"]["activation_before"] for entry in others]
+    assert sum(rose) >= 0.8 * len(others)
