@@ -1,8 +1,8 @@
 """build(settings): the whole pipeline, top to bottom.
 
-load the model -> pick layers and filters -> plan work units -> for each layer: one extractor and one compiled
-step -> for each unit not yet done: optimise positive and negative images -> write tiles and the unit's
-manifest (in worker threads, while the next batch optimises) -> render the site from the manifests.
+load the model -> pick layers and filters -> plan work units -> optimise every unit not yet done, here or on a
+Dask cluster (workers.py: one extractor and one compiled step per layer) -> write each unit's tiles and manifest
+in writer threads while the next batch optimises -> render the site from the manifests.
 """
 
 from __future__ import annotations
@@ -19,15 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from generator import backends, runs, site
+from generator import backends, runs, site, workers
 from generator.config import DEFAULTS, MethodSettings, RunSettings, auto_size, parse_filter_ids
 from generator.errors import AtlasError
-from generator.models import (LayerInfo, LoadedModel, build_extractor, load_model, output_size_at, precision_policy,
-                              select_layers)
-from generator.optimize import Optimizer, choose_batch_size, is_out_of_memory
+from generator.models import LayerInfo, LoadedModel, load_model, output_size_at, precision_policy, select_layers
 from generator.tiles import crop_for, deprocess_standardised, deprocess_unit, status_of, write_tile
 
-SIGNS = (("positive", 1.0), ("negative", -1.0))
 UNIT_SIZE_CPU, UNIT_SIZE_GPU = 16, 256
 
 
@@ -36,7 +33,7 @@ class Progress:
 
     def start_layer(self, name: str, total: int, done: int) -> None: ...
 
-    def advance(self, count: int) -> None: ...
+    def advance(self, name: str, count: int) -> None: ...
 
     def note(self, text: str) -> None: ...
 
@@ -173,7 +170,7 @@ def plan_layers(settings: RunSettings, loaded: LoadedModel) -> list[LayerPlan]:
 
 
 def build(settings: RunSettings, progress: Progress | None = None, shard: tuple[int, int] | None = None,
-          stop: StopRequest | None = None) -> BuildReport:
+          stop: StopRequest | None = None, dask: str | None = None) -> BuildReport:
     """Optimise every planned unit that is not done yet, then render the site. Returns what was built."""
     progress = progress or Progress()
     stop = stop or StopRequest()
@@ -181,78 +178,54 @@ def build(settings: RunSettings, progress: Progress | None = None, shard: tuple[
     out = prepare_output(settings.out)
     with precision_policy(settings.method.precision):
         loaded = load_model(settings.model, settings.weights)
-        report = _build_loaded(settings, loaded, out, progress, shard, stop)
+        report = _build_loaded(settings, loaded, out, progress, shard, stop, dask)
     site.render(out)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _build_loaded(settings, loaded, out, progress, shard, stop) -> BuildReport:
+def _build_loaded(settings, loaded, out, progress, shard, stop, dask) -> BuildReport:
     plans = plan_layers(settings, loaded)
     runs.write_run(out, describe_run(settings, loaded, plans))
     report = BuildReport(out=out)
+    mine = None if shard is None else set(runs.shard_units([u for p in plans for u in p.units], *shard))
+    pending: list[tuple[LayerPlan, runs.Unit]] = []
+    for plan in plans:
+        units = [unit for unit in plan.units if mine is None or unit in mine]
+        todo = [unit for unit in units if runs.read_manifest(unit, out) is None]
+        report.layers.append(LayerReport(plan.info.name, len(plan.filter_ids)))
+        progress.start_layer(plan.info.name, total=sum(len(u.filter_ids) for u in units),
+                             done=sum(len(u.filter_ids) for u in units if u not in todo))
+        pending += [(plan, unit) for unit in todo]
+    tasks = [workers.UnitTask(settings.model, settings.weights, plan.info.name, plan.method, plan.batch_size,
+                              unit.filter_ids) for plan, unit in pending]
+    workers.remember_model(settings.model, settings.weights, loaded)
+    reports = {layer.name: layer for layer in report.layers}
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="tiles") as writers, stop.installed():
-        pending: list[Future] = []
-        mine = None if shard is None else set(runs.shard_units([u for p in plans for u in p.units], *shard))
-        for plan in plans:
-            units = [unit for unit in plan.units if mine is None or unit in mine]
-            todo = [unit for unit in units if runs.read_manifest(unit, out) is None]
-            layer_report = LayerReport(plan.info.name, len(plan.filter_ids))
-            report.layers.append(layer_report)
-            progress.start_layer(plan.info.name, total=sum(len(u.filter_ids) for u in units),
-                                 done=sum(len(u.filter_ids) for u in units if u not in todo))
-            if not todo or stop.requested:
-                continue
-            layer_started = time.perf_counter()
-            _optimise_layer(loaded, plan, todo, out, writers, pending, progress, stop, layer_report)
-            layer_report.seconds = time.perf_counter() - layer_started
-        for future in pending:
-            future.result()  # surface write errors (disk full) after every finished unit is on disk
+        results = workers.run_on_dask(dask, tasks, stop) if dask else workers.run_here(tasks, stop)
+        writes: list[Future] = []
+        last = time.perf_counter()
+        for index, result in results:
+            plan, unit = pending[index]
+            for future in [future for future in writes if future.done()]:
+                future.result()  # a failed write (disk full) stops the run here
+                writes.remove(future)
+            writes.append(writers.submit(write_unit, unit, result, plan.method, out))
+            layer_report = reports[plan.info.name]
+            now = time.perf_counter()
+            layer_report.seconds += now - last
+            last = now
+            layer_report.num_built += len(unit.filter_ids)
+            progress.advance(plan.info.name, len(unit.filter_ids))
+        for future in writes:
+            future.result()  # surface write errors after every finished unit is on disk
+    if not dask:
+        for (plan, _), task in zip(pending, tasks):
+            optimizer = workers.layer_optimizer(task)
+            reports[plan.info.name].batch_size = optimizer.batch_size
+            reports[plan.info.name].num_traces = optimizer.num_traces
     report.interrupted = stop.requested
     return report
-
-
-def _optimise_layer(loaded, plan, todo, out, writers, pending, progress, stop, layer_report):
-    method = plan.method
-    extractor = build_extractor(loaded, plan.info.name, method.target)
-    batch_size = plan.batch_size or choose_batch_size(extractor, method.size, len(SIGNS) * len(todo[0].filter_ids),
-                                                      backends.gpu_available())
-    layer_key = runs.layer_key(loaded.name, plan.info.name, method.key(), method.size)
-    optimizer = Optimizer(extractor, method, batch_size, loaded.preprocessing, layer_key)
-    for unit in todo:
-        if stop.requested:
-            break
-        while True:
-            try:
-                results = _run_both_signs(optimizer, list(unit.filter_ids))
-                break
-            except Exception as error:  # halve the batch on out-of-memory, re-raise anything else
-                if not is_out_of_memory(error) or optimizer.batch_size == 1:
-                    raise
-                progress.note(f"{plan.info.name}: out of memory at batch {optimizer.batch_size}, halving it")
-                optimizer = Optimizer(extractor, method, optimizer.batch_size // 2, loaded.preprocessing, layer_key)
-        for future in [future for future in pending if future.done()]:
-            future.result()  # a failed write (disk full) stops the run here
-            pending.remove(future)
-        pending.append(writers.submit(write_unit, unit, results, method, out))
-        layer_report.num_built += len(unit.filter_ids)
-        progress.advance(len(unit.filter_ids))
-    layer_report.batch_size = optimizer.batch_size
-    layer_report.num_traces = optimizer.num_traces
-
-
-def _run_both_signs(optimizer: Optimizer, filter_ids: list[int]) -> dict:
-    """Positive and negative images of a unit's filters, packed into as few batches as fit:
-    {"positive": (images, activations), "negative": (...)}."""
-    ids = filter_ids * len(SIGNS)
-    signs = [sign for _, sign in SIGNS for _ in filter_ids]
-    size = optimizer.batch_size
-    parts = [optimizer.run(ids[start:start + size], signs[start:start + size]) for start in range(0, len(ids), size)]
-    images = np.concatenate([part.images for part in parts])
-    activations = np.concatenate([part.activations for part in parts])
-    count = len(filter_ids)
-    return {name: (images[index * count:(index + 1) * count], activations[index * count:(index + 1) * count])
-            for index, (name, _) in enumerate(SIGNS)}
 
 
 def write_unit(unit: runs.Unit, results: dict, method, out: Path) -> None:

@@ -39,7 +39,7 @@ class RichProgress:
         self.bars = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
                              TextColumn("{task.fields[rate]}"),
                              TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), console=self.console)
-        self.task = None
+        self.tasks: dict[str, int] = {}
 
     def __enter__(self):
         self.bars.start()
@@ -49,12 +49,13 @@ class RichProgress:
         self.bars.stop()
 
     def start_layer(self, name: str, total: int, done: int) -> None:
-        self.task = self.bars.add_task(name, total=max(total, 1), completed=done, rate="")
+        self.tasks[name] = self.bars.add_task(name, total=max(total, 1), completed=done, rate="")
 
-    def advance(self, count: int) -> None:
-        self.bars.advance(self.task, count)
-        speed = self.bars.tasks[self.task].speed if self.task is not None else None
-        self.bars.update(self.task, rate=f"{speed:6.2f} filters/s" if speed else "")
+    def advance(self, name: str, count: int) -> None:
+        task = self.tasks[name]
+        self.bars.advance(task, count)
+        speed = self.bars.tasks[task].speed
+        self.bars.update(task, rate=f"{speed:6.2f} filters/s" if speed else "")
 
     def note(self, text: str) -> None:
         self.console.print(text)
@@ -92,6 +93,8 @@ def build(
     profile: Optional[str] = typer.Option(None, help="auto (default: full with a GPU, else preview) | preview | full."),
     precision: Optional[str] = typer.Option(None, help="float32 (default) | mixed: bfloat16 compute on GPUs."),
     shard: Optional[str] = typer.Option(None, help="I/N: build only shard I (0-based) of N, e.g. in an array job."),
+    dask: Optional[str] = typer.Option(None, help="Run the units on a Dask cluster: a scheduler ADDRESS, or "
+                                                  "local:N for N worker processes on this machine."),
 ):
     """Optimise an image per filter and sign, write tiles and manifests, and render the site."""
     from generator.config import AtlasConfig, load_toml, resolve, split_layers
@@ -109,7 +112,7 @@ def build(
                    f"{settings.method.steps} steps, {settings.method.size or 'auto'} px; backend {backends.BACKEND}, "
                    f"device {backends.describe_device()}.", err=True)
         with RichProgress() as progress:
-            report = atlas.build(settings, progress, shard=parse_shard(shard))
+            report = atlas.build(settings, progress, shard=parse_shard(shard), dask=dask)
     except AtlasError as error:
         fail(error)
         return

@@ -100,8 +100,10 @@ class Optimizer:
     """Optimises batches of (filter, sign) images for one layer with one compiled step."""
 
     def __init__(self, extractor, method: MethodSettings, batch_size: int, preprocessing: str, layer_key: int = 0):
+        self.extractor = extractor
         self.method = method
         self.batch_size = batch_size
+        self.preprocessing = preprocessing
         self.layer_key = layer_key
         self.parameterisation = parameterisation_for(method.name, method.size)
         self.views = views_for(method)

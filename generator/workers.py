@@ -1,0 +1,135 @@
+"""Where work units are optimised: in this process, or on the workers of a Dask cluster.
+
+Both paths call ``optimise_unit``, which keeps one loaded model and one compiled optimiser per layer for the life
+of the process, so a Dask worker loads its model once and traces each layer's step once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from generator import backends, runs
+from generator.config import MethodSettings
+from generator.errors import AtlasError
+from generator.models import LoadedModel, build_extractor, load_model, precision_policy
+from generator.optimize import Optimizer, choose_batch_size, is_out_of_memory
+
+SIGNS = (("positive", 1.0), ("negative", -1.0))
+
+_MODELS: dict[tuple, LoadedModel] = {}
+_OPTIMIZERS: dict[tuple, Optimizer] = {}
+
+
+@dataclass(frozen=True)
+class UnitTask:
+    """Everything needed to optimise one unit anywhere (it travels to Dask workers by pickle)."""
+
+    model: str
+    weights: str
+    layer: str
+    method: MethodSettings
+    batch_size: int | None  # None: the largest that fits this worker's device
+    filter_ids: tuple[int, ...]
+
+
+def remember_model(model: str, weights: str, loaded: LoadedModel) -> None:
+    """Let this process reuse a model it has already loaded."""
+    _MODELS[(model, weights, keras_policy())] = loaded
+
+
+def keras_policy() -> str:
+    from generator.quiet import keras
+
+    return keras.config.dtype_policy().name
+
+
+def _loaded(task: UnitTask) -> LoadedModel:
+    key = (task.model, task.weights, keras_policy())
+    if key not in _MODELS:
+        _MODELS[key] = load_model(task.model, task.weights)
+    return _MODELS[key]
+
+
+def layer_optimizer(task: UnitTask) -> Optimizer:
+    """The layer's compiled optimiser in this process, made on first use."""
+    key = (task.model, task.weights, task.layer, task.method.key(), task.batch_size)
+    if key not in _OPTIMIZERS:
+        loaded = _loaded(task)
+        extractor = build_extractor(loaded, task.layer, task.method.target)
+        batch_size = task.batch_size or choose_batch_size(extractor, task.method.size,
+                                                          len(SIGNS) * len(task.filter_ids),
+                                                          backends.gpu_available())
+        layer_key = runs.layer_key(loaded.name, task.layer, task.method.key(), task.method.size)
+        _OPTIMIZERS[key] = Optimizer(extractor, task.method, batch_size, loaded.preprocessing, layer_key)
+    return _OPTIMIZERS[key]
+
+
+def optimise_unit(task: UnitTask) -> dict:
+    """Positive and negative images of the unit's filters: {"positive": (images, activations), "negative": ...}.
+    An out-of-memory error halves the layer's batch and tries again."""
+    import numpy as np
+
+    with precision_policy(task.method.precision):
+        while True:
+            optimizer = layer_optimizer(task)
+            try:
+                ids = list(task.filter_ids) * len(SIGNS)
+                signs = [sign for _, sign in SIGNS for _ in task.filter_ids]
+                size = optimizer.batch_size
+                parts = [optimizer.run(ids[start:start + size], signs[start:start + size])
+                         for start in range(0, len(ids), size)]
+                break
+            except Exception as error:
+                if not is_out_of_memory(error) or optimizer.batch_size == 1:
+                    raise
+                key = (task.model, task.weights, task.layer, task.method.key(), task.batch_size)
+                _OPTIMIZERS[key] = Optimizer(optimizer.extractor, task.method, optimizer.batch_size // 2,
+                                             optimizer.preprocessing, optimizer.layer_key)
+    images = np.concatenate([part.images for part in parts])
+    activations = np.concatenate([part.activations for part in parts])
+    count = len(task.filter_ids)
+    return {name: (images[index * count:(index + 1) * count], activations[index * count:(index + 1) * count])
+            for index, (name, _) in enumerate(SIGNS)}
+
+
+def run_here(tasks: list[UnitTask], stop) -> Iterator[tuple[int, dict]]:
+    """Optimise the tasks one after the other in this process; stop between units when asked."""
+    for index, task in enumerate(tasks):
+        if stop.requested:
+            return
+        yield index, optimise_unit(task)
+
+
+def run_on_dask(address: str, tasks: list[UnitTask], stop) -> Iterator[tuple[int, dict]]:
+    """Optimise the tasks on a Dask cluster (``local:N`` starts N worker processes here), yielding results as
+    they finish; the caller writes them, so a lost worker costs only its units in flight."""
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise AtlasError("--dask needs dask.distributed: `pip install 'dask[distributed]'`.") from None
+    cluster = None
+    if address.startswith("local:"):
+        try:
+            workers = int(address.split(":", 1)[1])
+        except ValueError:
+            raise AtlasError(f"--dask local:N needs a number of workers, got '{address}'.") from None
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        address = cluster.scheduler_address
+    try:
+        client = Client(address, timeout="30s")
+    except OSError as error:
+        raise AtlasError(f"Cannot reach the Dask scheduler at '{address}': {error}.") from None
+    try:
+        futures = {client.submit(optimise_unit, task, key=f"unit-{index}-{task.layer}-{task.filter_ids[0]}",
+                                 pure=False): index for index, task in enumerate(tasks)}
+        for future in as_completed(futures):
+            if stop.requested:
+                for other in futures:
+                    other.cancel()
+                return
+            yield futures[future], future.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
