@@ -15,11 +15,17 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 state = {"debug": False}
 
 
-def fail(error: AtlasError) -> None:
+def fail(error: Exception) -> None:
+    """One line on stderr and a non-zero exit; --debug re-raises for the traceback."""
     if state["debug"]:
         raise error
-    typer.echo(f"error: {error}", err=True)
-    raise typer.Exit(error.exit_code)
+    if isinstance(error, AtlasError):
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(error.exit_code)
+    first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    typer.echo(f"error: unexpected {type(error).__name__}: {first_line} (run `atlas --debug ...` for the "
+               f"traceback; finished units are kept)", err=True)
+    raise typer.Exit(1)
 
 
 @app.callback()
@@ -113,7 +119,7 @@ def build(
                    f"device {backends.describe_device()}.", err=True)
         with RichProgress() as progress:
             report = atlas.build(settings, progress, shard=parse_shard(shard), dask=dask)
-    except AtlasError as error:
+    except Exception as error:  # AtlasError or anything unexpected: one line either way
         fail(error)
         return
     built = f"Built {report.num_built} filters in {report.seconds:.0f} s"

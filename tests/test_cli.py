@@ -93,3 +93,52 @@ def test_build_and_render_succeed(tmp_path):
     assert code == 0 and "Built 8 filters" in output
     code, output = run("render", tmp_path)
     assert code == 0 and "Rendered 8 filters" in output
+
+
+def test_offline_imagenet_weights_say_which_file_goes_where(tmp_path, monkeypatch):
+    from keras.src.utils import file_utils
+
+    def offline(fname, origin=None, **kwargs):
+        raise Exception(f"URL fetch failure on {origin}: None -- [Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    code, output = run("build", "--model", "xception", "--weights", "imagenet", "--out", tmp_path)
+    assert_one_line_error(code, output, "Put xception_weights_tf_dim_ordering_tf_kernels_notop.h5")
+    assert "~/.keras/models/" in output
+
+
+def test_strange_layer_names_stay_inside_the_site_and_are_escaped(tmp_path):
+    from generator import backends
+    from generator.quiet import keras
+    from sitecheck import broken_links
+
+    names = ["..", "a>b.c"]  # TensorFlow's name scopes allow only [A-Za-z0-9_.\\/>-]
+    if backends.BACKEND == "jax":
+        names += ["<script>alert(1)<\\script>", "Schicht_ü"]
+    inputs = keras.Input((16, 16, 3))
+    x = inputs
+    for name in names:
+        x = keras.layers.Conv2D(2, 3, padding="same", name=name)(x)
+    path = tmp_path / "strange.keras"
+    keras.Model(inputs, x).save(path)
+    out = tmp_path / "site"
+    code, output = run("build", "--model", path, "--size", "16", "--steps", "2", "--profile", "full", "--out", out)
+    assert code == 0, output
+    site = out.resolve()
+    for file in site.rglob("*"):
+        assert site in file.resolve().parents and file.name.isascii(), file
+    html = "".join(page.read_text() for page in site.rglob("*.html"))
+    assert "a&gt;b.c" in html and "<h1>a>b.c" not in html
+    if backends.BACKEND == "jax":
+        assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html and "Schicht_ü" in html
+    assert broken_links(site) == []
+
+
+def test_an_unexpected_failure_is_one_line_too(tmp_path, monkeypatch):
+    from generator import atlas
+
+    def broken(*arguments, **keywords):
+        raise RuntimeError("something inside broke")
+
+    monkeypatch.setattr(atlas, "build", broken)
+    assert_one_line_error(*run(*TINY, "--out", tmp_path), "something inside broke")
