@@ -106,3 +106,40 @@ def test_a_diverging_filter_is_marked_non_finite_and_the_others_finish():
     assert statuses[1] == "non-finite"
     assert [statuses[index] for index in (0, 2, 3)] == ["ok", "ok", "ok"]
     assert all(result.activations[index, -1] > result.activations[index, 0] for index in (0, 2, 3))
+
+
+def test_ctrl_c_stops_after_the_batch_in_flight_and_says_how_to_resume(tmp_path):
+    out = tmp_path / "site"
+    process = subprocess.Popen([sys.executable, "-m", "generator.cli", *ARGUMENTS, "--out", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while len(manifests(out)) < 2 and time.time() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Run the same command again to resume" in stderr and "Traceback" not in stderr
+    done = len(manifests(out))
+    assert 2 <= done < 12
+    record = json.loads((out / "atlas.json").read_text())  # the site so far was rendered
+    assert sum(len(layer["filters"]) for layer in record["layers"]) == 2 * done
+    resumed = run_cli(out)
+    assert f"Built {2 * (12 - done)} filters" in resumed.stderr
+
+
+def test_a_failing_render_leaves_the_previous_site_intact(tmp_path, monkeypatch):
+    from generator import site
+
+    atlas.build(tiny_settings(tmp_path, layers=("conv1",), steps=2))
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*.html")}
+    original = site.environment
+
+    def broken_environment():
+        environment = original()
+        environment.globals["curve_points"] = lambda curve: 1 / 0  # fails on the last kind of page
+        return environment
+
+    monkeypatch.setattr(site, "environment", broken_environment)
+    with pytest.raises(ZeroDivisionError):
+        site.render(tmp_path)
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*.html")} == before
