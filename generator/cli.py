@@ -162,11 +162,20 @@ def list_layers(
 
 
 @app.command()
-def render(site: Path = typer.Argument(Path("site"), help="A directory written by `atlas build`.")):
-    """Re-render the pages and atlas.json from a built directory (no model, no optimisation)."""
+def render(
+    site: Path = typer.Argument(Path("site"), help="A directory written by `atlas build`."),
+    merge: list[Path] = typer.Option([], "--merge", help="Another shard's output directory to merge in "
+                                                        "(repeatable)."),
+):
+    """Re-render the pages and atlas.json from a built directory (no model, no optimisation), merging in the
+    finished units of other shards' directories first."""
+    from generator import runs
     from generator import site as site_module
 
     try:
+        for other in merge:
+            copied = runs.merge_units(other, site)
+            typer.echo(f"Merged {copied} units from {other}", err=True)
         record = site_module.render(site)
     except AtlasError as error:
         fail(error)

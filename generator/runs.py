@@ -145,3 +145,33 @@ def to_json_safe(value):
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def merge_units(source: Path, target: Path) -> int:
+    """Copy the finished units (manifests and the tiles they name) of another shard's directory into
+    ``target``; the runs must be the same (same run.json). Returns how many units were copied."""
+    import shutil
+
+    run = read_run(source)
+    if (target / RUN_FILE).exists() and read_run(target)["layers"] != run["layers"]:
+        raise AtlasError(f"'{source}' holds a different run than '{target}' (other model, layers or settings): "
+                         f"only shards of the same build can be merged.")
+    if not (target / RUN_FILE).exists():
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / RUN_FILE, target / RUN_FILE)
+    copied = 0
+    for unit in units_from_run(run):
+        manifest = read_manifest(unit, source)
+        if manifest is None or read_manifest(unit, target) is not None:
+            continue
+        for record in manifest["filters"]:
+            for sign in ("positive", "negative"):
+                for key in ("image", "thumbnail"):
+                    if key in record[sign]:
+                        destination = target / record[sign][key]
+                        destination.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copyfile(source / record[sign][key], destination)
+        unit.manifest_path(target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(unit.manifest_path(source), unit.manifest_path(target))
+        copied += 1
+    return copied

@@ -88,6 +88,19 @@ def test_shards_from_the_command_line(tmp_path):
     assert code == 0 and "Rendered 16 filters" in output
 
 
+def test_shards_in_separate_directories_merge_into_one_site(tmp_path):
+    for index in range(2):
+        code, output = run(*TINY, "--layers", "conv3", "--batch-size", "4", "--shard", f"{index}/2",
+                           "--out", tmp_path / f"shard{index}")
+        assert code == 0, output
+    code, output = run("render", tmp_path / "shard0", "--merge", tmp_path / "shard1")
+    assert code == 0 and "Merged 2 units" in output and "Rendered 16 filters" in output
+    code, whole = run(*TINY, "--layers", "conv3", "--batch-size", "4", "--out", tmp_path / "whole")
+    assert (tmp_path / "whole/atlas.json").read_text() == (tmp_path / "shard0/atlas.json").read_text()
+    code, output = run(*TINY, "--layers", "conv1", "--out", tmp_path / "other")
+    assert_one_line_error(*run("render", tmp_path / "shard0", "--merge", tmp_path / "other"), "different run")
+
+
 def test_build_and_render_succeed(tmp_path):
     code, output = run(*TINY, "--layers", "conv1", "--out", tmp_path)
     assert code == 0 and "Built 8 filters" in output

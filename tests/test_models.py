@@ -50,10 +50,11 @@ def test_keras_file_and_its_errors(tmp_path, tiny):
     assert [info.name for info in select_layers(loaded, ("conv3",), 16)] == ["conv3"]
     with pytest.raises(AtlasError, match="not found"):
         load_model(str(tmp_path / "missing.keras"))
-    corrupt = tmp_path / "corrupt.keras"
-    corrupt.write_bytes(b"not a zip file")
-    with pytest.raises(AtlasError, match="cannot be loaded"):
-        load_model(str(corrupt))
+    for name in ("corrupt.keras", "corrupt.h5"):
+        corrupt = tmp_path / name
+        corrupt.write_bytes(b"not a model file")
+        with pytest.raises(AtlasError, match="cannot be loaded"):
+            load_model(str(corrupt))
 
 
 def test_lambda_layers_are_refused(tmp_path):
