@@ -10,8 +10,9 @@ from sitecheck import broken_links
 
 
 @pytest.mark.slow
-def test_block1_conv1_every_filter_moves_the_right_way(tmp_path):
-    config = AtlasConfig(model="vgg16-hed", method="classic", layers=("block1_conv1",), filters="all", steps=10,
+@pytest.mark.parametrize("method", ["classic", None], ids=["classic", "default"])
+def test_block1_conv1_every_filter_moves_the_right_way(tmp_path, method):
+    config = AtlasConfig(model="vgg16-hed", method=method, layers=("block1_conv1",), filters="all", steps=10,
                          size=64, out=str(tmp_path))
     atlas.build(resolve(config, has_gpu=False))
     record = json.loads((tmp_path / "atlas.json").read_text())
