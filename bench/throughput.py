@@ -225,18 +225,20 @@ def main():
         rates["bfloat16"] = matmul_rate(8192, "bfloat16")
     print("dense matmul: " + ", ".join(f"{k} {v / 1e12:.2f} TFLOP/s" for k, v in rates.items()))
 
+    reference = "bfloat16" if options.precision == "mixed" and on_gpu else "float32"
     if options.quick:
         rows = seed_comparison("tiny-cnn", ("conv3",), 32, options.seed_filters or 2, options.batch_size or 8, 2,
                                peak32, on_gpu)
     else:
         rows = seed_comparison("xception", options.layers.split(","), 200,
                                options.seed_filters or (16 if on_gpu else 3), options.batch_size,
-                               4 if on_gpu else 1, rates["bfloat16" if options.precision == "mixed" and on_gpu else "float32"],
+                               4 if on_gpu else 1, rates[reference],
                                on_gpu, options.precision)
     print(f"\n{'layer':<18} {'seed loop':>10} {'one at a time':>14} {'batched':>10} {'batch':>6} "
           f"{'vs seed':>8} {'vs single':>10} {'step FLOP/s':>12} {'of matmul':>10}")
     for row in rows:
-        print(f"{row['layer']:<18} {row['seed_loop_filters_per_second']:>10.2f} {row['single_filters_per_second']:>14.2f} "
+        print(f"{row['layer']:<18} {row['seed_loop_filters_per_second']:>10.2f} "
+              f"{row['single_filters_per_second']:>14.2f} "
               f"{row['batched']['filters_per_second']:>10.2f} {row['batched']['batch_size']:>6} "
               f"{row['speedup_vs_seed_loop']:>7.1f}x {row['speedup_vs_single']:>9.1f}x "
               f"{row['step_flop_rate'] / 1e12:>9.3f} T {row['share_of_matmul_rate']:>9.0%}")
@@ -251,7 +253,8 @@ def main():
         atlas_run = end_to_end(arguments)
         print(f"\ndefault atlas ({' '.join(arguments)}): {atlas_run['num_filters']} filters "
               f"({atlas_run['images']} images) in {atlas_run['seconds']:.1f} s = "
-              f"{atlas_run['filters_per_second']:.1f} filters/s, peak RSS {atlas_run['peak_host_rss_bytes'] / 2**30:.2f} GiB")
+              f"{atlas_run['filters_per_second']:.1f} filters/s, "
+              f"peak RSS {atlas_run['peak_host_rss_bytes'] / 2**30:.2f} GiB")
 
     result = {"machine": info, "matmul_flops_per_second": rates, "seed_comparison": rows, "atlas": atlas_run,
               "quick": options.quick, "date": time.strftime("%Y-%m-%d %H:%M")}

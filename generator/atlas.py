@@ -219,9 +219,9 @@ def _build_loaded(settings, loaded, out, progress, shard, stop, dask) -> BuildRe
             progress.advance(plan.info.name, len(unit.filter_ids))
         for future in writes:
             future.result()  # surface write errors after every finished unit is on disk
-    if not dask:
-        for (plan, _), task in zip(pending, tasks):
-            optimizer = workers.layer_optimizer(task)
+    for (plan, _), task in zip(pending, tasks):
+        optimizer = workers.existing_optimizer(task)  # None for units that ran on Dask or were never reached
+        if optimizer is not None:
             reports[plan.info.name].batch_size = optimizer.batch_size
             reports[plan.info.name].num_traces = optimizer.num_traces
     report.interrupted = stop.requested

@@ -59,7 +59,8 @@ DEFAULTS = {
     ("classic", "full"): ProfileDefaults(_CLASSIC, num_filters=None),
     ("classic", "preview"): ProfileDefaults(dataclasses.replace(_CLASSIC, steps=5, size=128), PREVIEW_FILTERS),
     ("fourier", "full"): ProfileDefaults(_FOURIER, num_filters=None),
-    ("fourier", "preview"): ProfileDefaults(dataclasses.replace(_FOURIER, steps=32), PREVIEW_FILTERS, max_auto_size=112),
+    ("fourier", "preview"): ProfileDefaults(dataclasses.replace(_FOURIER, steps=32), PREVIEW_FILTERS,
+                                            max_auto_size=112),
 }
 MIN_SIZE = 8
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
 from generator import backends, runs
 from generator.config import MethodSettings
 from generator.errors import AtlasError
@@ -51,9 +53,18 @@ def _loaded(task: UnitTask) -> LoadedModel:
     return _MODELS[key]
 
 
+def _optimizer_key(task: UnitTask) -> tuple:
+    return task.model, task.weights, task.layer, task.method.key(), task.batch_size
+
+
+def existing_optimizer(task: UnitTask) -> Optimizer | None:
+    """The layer's optimiser if this process has made one."""
+    return _OPTIMIZERS.get(_optimizer_key(task))
+
+
 def layer_optimizer(task: UnitTask) -> Optimizer:
     """The layer's compiled optimiser in this process, made on first use."""
-    key = (task.model, task.weights, task.layer, task.method.key(), task.batch_size)
+    key = _optimizer_key(task)
     if key not in _OPTIMIZERS:
         loaded = _loaded(task)
         extractor = build_extractor(loaded, task.layer, task.method.target)
@@ -68,8 +79,6 @@ def layer_optimizer(task: UnitTask) -> Optimizer:
 def optimise_unit(task: UnitTask) -> dict:
     """Positive and negative images of the unit's filters: {"positive": (images, activations), "negative": ...}.
     An out-of-memory error halves the layer's batch and tries again."""
-    import numpy as np
-
     with precision_policy(task.method.precision):
         while True:
             optimizer = layer_optimizer(task)
@@ -83,9 +92,9 @@ def optimise_unit(task: UnitTask) -> dict:
             except Exception as error:
                 if not is_out_of_memory(error) or optimizer.batch_size == 1:
                     raise
-                key = (task.model, task.weights, task.layer, task.method.key(), task.batch_size)
-                _OPTIMIZERS[key] = Optimizer(optimizer.extractor, task.method, optimizer.batch_size // 2,
-                                             optimizer.preprocessing, optimizer.layer_key)
+                _OPTIMIZERS[_optimizer_key(task)] = Optimizer(optimizer.extractor, task.method,
+                                                              optimizer.batch_size // 2, optimizer.preprocessing,
+                                                              optimizer.layer_key)
     images = np.concatenate([part.images for part in parts])
     activations = np.concatenate([part.activations for part in parts])
     count = len(task.filter_ids)

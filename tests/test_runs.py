@@ -36,7 +36,8 @@ def test_manifest_marks_a_unit_done_only_while_it_matches(tmp_path):
 
 
 def test_shards_partition_the_units_and_balance_cost():
-    units = [Unit("layer", "layer", (index,), "key", float(cost)) for index, cost in enumerate([9, 1, 1, 5, 4, 3, 2, 7])]
+    costs = [9, 1, 1, 5, 4, 3, 2, 7]
+    units = [Unit("layer", "layer", (index,), "key", float(cost)) for index, cost in enumerate(costs)]
     shards = [shard_units(units, index, 3) for index in range(3)]
     assert sorted(u.filter_ids for shard in shards for u in shard) == sorted(u.filter_ids for u in units)
     loads = [sum(unit.cost for unit in shard) for shard in shards]

@@ -8,7 +8,8 @@ ops = keras.ops
 
 def _apply(transform, images, generators):
     rows = transforms.draw_batch(transform, generators, images.shape[1], count=1)[0]
-    return np.asarray(ops.convert_to_numpy(transforms.apply(ops.convert_to_tensor(images), ops.convert_to_tensor(rows))))
+    warped = transforms.apply(ops.convert_to_tensor(images), ops.convert_to_tensor(rows))
+    return np.asarray(ops.convert_to_numpy(warped))
 
 
 def test_each_transform_keeps_shapes_and_differs_per_image():

@@ -16,3 +16,28 @@ def test_local_dask_cluster_builds_the_same_atlas(tmp_path):
     assert (tmp_path / "single/atlas.json").read_text() == (tmp_path / "dask/atlas.json").read_text()
     for tile in sorted((tmp_path / "single/tiles").rglob("*.png")):
         assert (tmp_path / "dask" / tile.relative_to(tmp_path / "single")).read_bytes() == tile.read_bytes()
+
+
+def test_out_of_memory_halves_the_batch_and_gives_the_same_images(monkeypatch):
+    import numpy as np
+
+    from generator import workers
+    from generator.config import MethodSettings
+    from generator.optimize import Optimizer
+
+    method = MethodSettings(name="classic", steps=3, learning_rate=10.0, size=16)
+    real_run = Optimizer.run
+
+    def small_memory(self, filter_ids, signs):
+        if self.batch_size > 2:
+            raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1.2GiB")
+        return real_run(self, filter_ids, signs)
+
+    monkeypatch.setattr(Optimizer, "run", small_memory)
+    task = workers.UnitTask("tiny-cnn", "default", "conv3", method, 8, (1, 2, 3))
+    result = workers.optimise_unit(task)
+    assert workers.existing_optimizer(task).batch_size == 2
+    monkeypatch.setattr(Optimizer, "run", real_run)
+    direct = workers.optimise_unit(workers.UnitTask("tiny-cnn", "default", "conv3", method, 2, (1, 2, 3)))
+    for sign in ("positive", "negative"):
+        np.testing.assert_allclose(result[sign][0], direct[sign][0], rtol=1e-5, atol=1e-5)
