@@ -115,12 +115,14 @@ def read_run(out: Path) -> dict:
         raise AtlasError(f"'{path}' cannot be read: {error}.") from None
 
 
+def layer_units(layer: dict) -> list[Unit]:
+    """The units of one layer as run.json describes it."""
+    return plan_layer_units(layer["name"], layer["filter_ids"], layer["unit_size"], layer["key"],
+                            layer["cost_per_filter"])
+
+
 def units_from_run(run: dict) -> list[Unit]:
-    units = []
-    for layer in run["layers"]:
-        units += plan_layer_units(layer["name"], layer["filter_ids"], layer["unit_size"], layer["key"],
-                                  layer["cost_per_filter"])
-    return units
+    return [unit for layer in run["layers"] for unit in layer_units(layer)]
 
 
 def shard_units(units: list[Unit], index: int, count: int) -> list[Unit]:

@@ -30,8 +30,7 @@ def collect(out: Path) -> dict:
     layers = []
     for layer in run["layers"]:
         filters = []
-        for unit in runs.plan_layer_units(layer["name"], layer["filter_ids"], layer["unit_size"], layer["key"],
-                                          layer["cost_per_filter"]):
+        for unit in runs.layer_units(layer):
             manifest = runs.read_manifest(unit, out)
             if manifest is not None:
                 for entry in manifest["filters"]:
