@@ -2,7 +2,8 @@
 
 load the model -> pick layers and filters -> plan work units -> optimise every unit not yet done, here or on a
 Dask cluster (workers.py: one extractor and one compiled step per layer) -> write each unit's tiles and manifest
-in writer threads while the next batch optimises -> render the site from the manifests.
+in writer threads while the next batch optimises -> scan the dataset examples (examples.py) -> render the site
+from the manifests and the examples.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from generator import backends, runs, site, workers
+from generator import backends, examples, runs, site, workers
 from generator.config import DEFAULTS, MethodSettings, RunSettings, auto_size, parse_filter_ids
 from generator.errors import AtlasError
 from generator.models import LayerInfo, LoadedModel, load_model, output_size_at, precision_policy, select_layers
@@ -31,7 +32,7 @@ UNIT_SIZE_CPU, UNIT_SIZE_GPU = 16, 256
 class Progress:
     """What the pipeline reports; the command line shows it as progress bars, tests ignore it."""
 
-    def start_layer(self, name: str, total: int, done: int) -> None: ...
+    def start_layer(self, name: str, total: int, done: int, unit: str = "filters") -> None: ...
 
     def advance(self, name: str, count: int) -> None: ...
 
@@ -178,13 +179,17 @@ def build(settings: RunSettings, progress: Progress | None = None, shard: tuple[
     out = prepare_output(settings.out)
     with precision_policy(settings.method.precision):
         loaded = load_model(settings.model, settings.weights)
-        report = _build_loaded(settings, loaded, out, progress, shard, stop, dask)
+        report, plans = _build_loaded(settings, loaded, out, progress, shard, stop, dask)
+        if settings.examples is not None and (shard is None or shard[0] == 0) and not stop.requested:
+            with stop.installed():  # one shard scans the dataset examples; Ctrl-C saves the scan so far
+                examples.scan(loaded, [plan.info for plan in plans], settings.examples, out, progress, stop)
+            report.interrupted = stop.requested
     site.render(out)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _build_loaded(settings, loaded, out, progress, shard, stop, dask) -> BuildReport:
+def _build_loaded(settings, loaded, out, progress, shard, stop, dask) -> tuple[BuildReport, list[LayerPlan]]:
     plans = plan_layers(settings, loaded)
     runs.write_run(out, describe_run(settings, loaded, plans))
     report = BuildReport(out=out)
@@ -225,7 +230,7 @@ def _build_loaded(settings, loaded, out, progress, shard, stop, dask) -> BuildRe
             reports[plan.info.name].batch_size = optimizer.batch_size
             reports[plan.info.name].num_traces = optimizer.num_traces
     report.interrupted = stop.requested
-    return report
+    return report, plans
 
 
 def write_unit(unit: runs.Unit, results: dict, method, out: Path) -> None:

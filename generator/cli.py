@@ -54,14 +54,15 @@ class RichProgress:
     def __exit__(self, *exc):
         self.bars.stop()
 
-    def start_layer(self, name: str, total: int, done: int) -> None:
-        self.tasks[name] = self.bars.add_task(name, total=max(total, 1), completed=done, rate="")
+    def start_layer(self, name: str, total: int, done: int, unit: str = "filters") -> None:
+        self.tasks[name] = self.bars.add_task(name, total=max(total, 1), completed=done, rate="", unit=unit)
 
     def advance(self, name: str, count: int) -> None:
         task = self.tasks[name]
         self.bars.advance(task, count)
         speed = self.bars.tasks[task].speed
-        self.bars.update(task, rate=f"{speed:6.2f} filters/s" if speed else "")
+        unit = self.bars.tasks[task].fields["unit"]
+        self.bars.update(task, rate=f"{speed:6.2f} {unit}/s" if speed else "")
 
     def note(self, text: str) -> None:
         self.console.print(text)
@@ -101,6 +102,9 @@ def build(
     shard: Optional[str] = typer.Option(None, help="I/N: build only shard I (0-based) of N, e.g. in an array job."),
     dask: Optional[str] = typer.Option(None, help="Run the units on a Dask cluster: a scheduler ADDRESS, or "
                                                   "local:N for N worker processes on this machine."),
+    examples: Optional[str] = typer.Option(None, help="Dataset examples from a folder of images (recursive), "
+                                                      "shipped (default: scikit-image's sample photos) or none."),
+    num_examples: Optional[int] = typer.Option(None, help="Dataset examples per filter and sign (default 9)."),
 ):
     """Optimise an image per filter and sign, write tiles and manifests, and render the site."""
     from generator.config import AtlasConfig, load_toml, resolve, split_layers
@@ -108,7 +112,8 @@ def build(
     try:
         given = AtlasConfig(model=model, weights=weights, layers=split_layers(layers) if layers is not None else None,
                             filters=filters, method=method, steps=steps, size=size, learning_rate=learning_rate,
-                            batch_size=batch_size, seed=seed, out=out, profile=profile, precision=precision)
+                            batch_size=batch_size, seed=seed, out=out, profile=profile, precision=precision,
+                            examples=examples, num_examples=num_examples)
         base = load_toml(config) if config is not None else AtlasConfig()
         merged = base.merged_with(given)
         from generator import atlas, backends

@@ -72,7 +72,19 @@ def auto_size(receptive_field: int, largest: int = 224) -> int:
 
 
 CONFIG_KEYS = ("model", "weights", "layers", "filters", "method", "steps", "size", "learning_rate", "batch_size",
-               "seed", "out", "profile", "precision")
+               "seed", "out", "profile", "precision", "examples", "num_examples")
+SHIPPED_EXAMPLES = "shipped"  # --examples value: scikit-image's sample photographs
+
+
+@dataclass(frozen=True)
+class ExampleSettings:
+    """Dataset examples: which images, how many per filter and sign, at what size they are scanned."""
+
+    source: str = SHIPPED_EXAMPLES  # a folder, or "shipped"
+    num_examples: int = 9  # top-k (and bottom-k) per filter
+    image_size: int = 224  # images are resized (short side) and centre-cropped to this square
+    batch_size: int = 16
+    save_every: int = 256  # images between saves of the running state (resume)
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,8 @@ class AtlasConfig:
     out: str | None = None
     profile: str | None = None
     precision: str | None = None
+    examples: str | None = None  # a folder, "shipped" (default) or "none"
+    num_examples: int | None = None
 
     def merged_with(self, overrides: AtlasConfig) -> AtlasConfig:
         """This config with every value that ``overrides`` gives replaced."""
@@ -114,6 +128,7 @@ class RunSettings:
     out: Path
     profile: str
     profile_reason: str = ""
+    examples: ExampleSettings | None = ExampleSettings()  # None: no dataset examples
 
 
 def split_layers(value: str | list | tuple) -> tuple[str, ...]:
@@ -142,7 +157,7 @@ def load_toml(path: str | Path) -> AtlasConfig:
                          f"known keys: {', '.join(CONFIG_KEYS)}.")
     if "layers" in data:
         data["layers"] = split_layers(data["layers"])
-    for key in ("filters", "out", "model", "weights", "method", "profile", "precision"):
+    for key in ("filters", "out", "model", "weights", "method", "profile", "precision", "examples"):
         if key in data:
             data[key] = str(data[key])
     return AtlasConfig(**data)
@@ -218,7 +233,23 @@ def resolve(config: AtlasConfig, has_gpu: bool) -> RunSettings:
         out=Path(config.out or "site"),
         profile=profile,
         profile_reason=reason,
+        examples=resolve_examples(config.examples, config.num_examples),
     )
+
+
+def resolve_examples(source: str | None, num_examples: int | None) -> ExampleSettings | None:
+    """``none`` turns dataset examples off; a folder must exist (its images are found when the scan starts)."""
+    count = _positive("num_examples", num_examples) if num_examples is not None else ExampleSettings.num_examples
+    source = SHIPPED_EXAMPLES if source is None else str(source).strip()
+    if source.lower() == "none":
+        return None
+    if source != SHIPPED_EXAMPLES:
+        folder = Path(source).expanduser()
+        if not folder.is_dir():
+            raise AtlasError(f"--examples '{source}' is not a folder: give a folder of JPEG/PNG/WebP images, "
+                             f"'{SHIPPED_EXAMPLES}' (scikit-image's sample photos) or 'none'.")
+        source = str(folder)
+    return ExampleSettings(source=source, num_examples=count)
 
 
 def parse_filter_ids(spec: str, num_filters: int, layer_name: str) -> list[int]:

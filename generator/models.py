@@ -326,18 +326,31 @@ def build_extractor(loaded: LoadedModel, layer_name: str, target: str = "output"
     a filter that starts inactive is not zero; ``leaky`` a leaky ReLU (slope 0.1) in place of a fused ReLU: it
     rewards what the layer passes on, like ``output``, and keeps a gradient, like ``pre_activation``.
     """
-    model = loaded.model
-    layer = model.get_layer(layer_name)
+    layer = loaded.model.get_layer(layer_name)
+    outputs = _target_tensor(layer, target)
+    suffix = "" if outputs is layer.output else f"_{target}"
+    return keras.Model(loaded.model.inputs, outputs, name=f"extract_{_safe(layer_name)}{suffix}")
+
+
+def build_multi_extractor(loaded: LoadedModel, layer_names: list[str], target: str = "pre_activation"):
+    """One model with an output per layer (in the order given): one forward pass serves them all."""
+    layers = [loaded.model.get_layer(name) for name in layer_names]
+    return keras.Model(loaded.model.inputs, [_target_tensor(layer, target) for layer in layers],
+                       name="extract_" + "_".join(_safe(name) for name in layer_names)[:200])
+
+
+def _target_tensor(layer, target: str):
+    """The symbolic tensor ``target`` names for ``layer`` (see ``build_extractor``)."""
     activation = _activation_name(layer)
     if target == "output" or activation == "linear" or (target == "leaky" and activation != "relu"):
-        return keras.Model(model.inputs, layer.output, name=f"extract_{_safe(layer_name)}")
+        return layer.output
     config = dict(layer.get_config(), activation="linear", name=f"{layer.name}_pre_activation")
     linear = type(layer).from_config(config)
     outputs = linear(layer.input)
     linear.set_weights(layer.get_weights())
     if target == "leaky":
         outputs = LeakyOutput(name=f"{layer.name}_leaky")(outputs)
-    return keras.Model(model.inputs, outputs, name=f"extract_{_safe(layer_name)}_{target}")
+    return outputs
 
 
 def _safe(name: str) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from PIL import Image
 
-from generator import __version__, runs
+from generator import __version__, examples, runs
 from generator.errors import AtlasError
 from generator.tiles import contact_sheet, encode_png, write_atomically
 
@@ -27,6 +27,7 @@ PREVIEW_STRIP = 12
 def collect(out: Path) -> dict:
     """The atlas record: run.json plus every finished unit's filters, in filter order."""
     run = runs.read_run(out)
+    examples_summary, layer_examples = examples.for_site(examples.read_examples(out), run)
     layers = []
     for layer in run["layers"]:
         filters = []
@@ -38,18 +39,24 @@ def collect(out: Path) -> dict:
                         entry[sign].setdefault("thumbnail", entry[sign]["image"])
                 filters += manifest["filters"]
         slug = layer["slug"]
+        found = layer_examples.get(layer["name"])
+        if found is not None and found["receptive_field"] == layer["receptive_field"]:
+            for entry in filters:
+                entry["examples"] = found["filters"][entry["id"]]
         layers.append({
             **{key: layer[key] for key in ("name", "slug", "kind", "num_filters", "output_size", "receptive_field",
                                            "image_size")},
             "num_planned": len(layer["filter_ids"]),
             "page": f"layers/{slug}/index.html",
             "contact_sheet": f"layers/{slug}/contact-sheet.png" if filters else None,
+            "example_patch_size": found["patch_size"] if found is not None else None,
             "filters": sorted(filters, key=lambda record: record["id"]),
         })
     return {
         "format": runs.FORMAT,
         "generator": f"filter-atlas {__version__}",
         **{key: run[key] for key in ("model", "method", "profile", "profile_reason", "full_command", "backend")},
+        "examples": examples_summary,
         "layers": layers,
     }
 
@@ -61,7 +68,39 @@ def environment() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["number"] = lambda value, digits=3: "–" if value is None else f"{value:.{digits}g}"
     env.globals["curve_points"] = curve_points
+    env.globals["crop_geometry"] = crop_geometry
     return env
+
+
+GALLERY_CROP = 96
+
+
+def gallery_examples(record: dict, layer: dict) -> dict | None:
+    """The gallery's example view, compactly for the page script: each filter's best patch per sign as
+    [image number, left, top, size, pixelated] of a GALLERY_CROP-pixel crop, the image files listed once."""
+    if not record["examples"] or not layer["example_patch_size"]:
+        return None
+    files: dict[str, int] = {}
+    views = {"positive": [], "negative": []}
+    for entry in layer["filters"]:
+        for sign, view in views.items():
+            found = entry.get("examples", {}).get(sign)
+            if not found:
+                view.append(None)
+                continue
+            crop = crop_geometry(found[0], layer["example_patch_size"], record["examples"]["image_size"],
+                                 GALLERY_CROP)
+            view.append([files.setdefault(found[0]["image"], len(files)), crop["left"], crop["top"], crop["size"],
+                         int(crop["pixelated"])])
+    return {"images": [f"../../{path}" for path in files], "crop": GALLERY_CROP, **views}
+
+
+def crop_geometry(example: dict, patch_size: int, image_size: int, display: int) -> dict:
+    """How to show a dataset example's patch in a ``display``-pixel box: its source image scaled so the patch
+    fills the box, shifted so the patch is in view (the page crops with overflow: hidden)."""
+    scale = display / patch_size
+    return {"size": round(image_size * scale), "left": round(-example["x"] * scale, 1),
+            "top": round(-example["y"] * scale, 1), "pixelated": scale > 3}
 
 
 def curve_points(curve: list, width: int = 320, height: int = 120) -> str:
@@ -87,8 +126,8 @@ def render(out: Path) -> dict:
         neighbours = {"previous_layer": record["layers"][layer_index - 1] if layer_index else None,
                       "next_layer": record["layers"][layer_index + 1] if layer_index + 1 < len(record["layers"])
                       else None}
-        pages[layer["page"]] = env.get_template("layer.html").render(**common, **neighbours, layer=layer,
-                                                                     root="../../")
+        pages[layer["page"]] = env.get_template("layer.html").render(
+            **common, **neighbours, layer=layer, root="../../", gallery_examples=gallery_examples(record, layer))
         filters = layer["filters"]
         for index, entry in enumerate(filters):
             pages[entry["page"]] = env.get_template("filter.html").render(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import http.server
 import shutil
 import threading
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tiny_settings
+from conftest import tiny_settings, write_planted_images
 from generator import atlas
 from sitecheck import broken_links
 
@@ -27,7 +28,8 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
 def site(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("served")
     out = root / "atlas-demo"
-    atlas.build(tiny_settings(out, layers=("conv1", "conv3"), batch_size=8, steps=4))
+    photos = write_planted_images(tmp_path_factory.mktemp("photos"))
+    atlas.build(tiny_settings(out, layers=("conv1", "conv3"), batch_size=8, steps=4, examples=str(photos)))
     return out
 
 
@@ -117,6 +119,27 @@ def test_n_switches_the_gallery_to_negative_images(browser, base):
     browser.find_element("tag name", "body").send_keys("n")
     assert first.get_attribute("src").endswith("0000-negative.webp")
     assert browser.find_element("id", "sign-switch").get_attribute("aria-pressed") == "true"
+
+
+def test_e_switches_the_gallery_to_dataset_examples(browser, base, site):
+    open_page(browser, base + "layers/conv3/index.html")
+    browser.find_element("tag name", "body").send_keys("e")
+    crops = browser.find_elements("css selector", "#gallery .crop img")
+    assert len(crops) == 16 and all(crop.is_displayed() for crop in crops)
+    assert not browser.find_element("css selector", "#gallery img[data-positive]").is_displayed()
+    assert all("/examples/images/" in crop.get_attribute("src") for crop in crops)
+    assert all_images_loaded(browser) == []
+    box = browser.execute_script("var r = document.querySelector('#gallery .crop').getBoundingClientRect();"
+                                 "return [r.width, r.height];")
+    assert box == [96, 96]
+    browser.find_element("tag name", "body").send_keys("n")  # the negative examples, from the same data
+    record = json.loads((site / "atlas.json").read_text())
+    first = record["layers"][1]["filters"][0]["examples"]
+    assert crops[0].get_attribute("src").endswith(first["negative"][0]["image"])
+    assert first["negative"][0]["image"] != first["positive"][0]["image"]
+    browser.find_element("tag name", "body").send_keys("e")
+    assert browser.find_element("css selector", "#gallery img[data-positive]").is_displayed()
+    assert console_errors(browser) == []
 
 
 def test_g_and_the_search_box_jump_to_a_filter(browser, base):

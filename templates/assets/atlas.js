@@ -4,17 +4,58 @@
   var dataNode = document.getElementById("page-data");
   var data = dataNode ? JSON.parse(dataNode.textContent) : {};
   var negative = false;
+  var examples = data.examples || null;
+  var exampleView = false;
 
   function showSign(useNegative) {
     negative = useNegative;
     document.querySelectorAll("img[data-positive]").forEach(function (image) {
       image.src = negative ? image.dataset.negative : image.dataset.positive;
     });
+    if (exampleView) fillCrops();
     var button = document.getElementById("sign-switch");
     if (button) {
       button.setAttribute("aria-pressed", String(negative));
       button.textContent = negative ? "Show positive (n)" : "Show negative (n)";
     }
+  }
+
+  // The gallery's example view: each filter's best real patch, cropped from its source image (built on demand).
+  function fillCrops() {
+    var position = {};
+    (data.filter_ids || []).forEach(function (id, index) { position[id] = index; });
+    document.querySelectorAll("#gallery li").forEach(function (item) {
+      var view = examples[negative ? "negative" : "positive"][position[Number(item.dataset.id)]];
+      var crop = item.querySelector(".crop");
+      if (!view) { if (crop) crop.remove(); return; }
+      if (!crop) {
+        crop = document.createElement("span");
+        crop.className = "crop";
+        crop.style.width = crop.style.height = examples.crop + "px";
+        crop.appendChild(document.createElement("img"));
+        item.querySelector("a").insertBefore(crop, item.querySelector("a span"));
+      }
+      var image = crop.firstChild;
+      image.loading = "lazy";
+      image.alt = item.querySelector("img[data-positive]").alt + ", dataset example";
+      image.width = image.height = view[3];
+      image.style.width = image.style.height = view[3] + "px";
+      image.style.left = view[1] + "px";
+      image.style.top = view[2] + "px";
+      image.className = view[4] ? "pixelated" : "";
+      image.src = examples.images[view[0]];
+    });
+  }
+
+  function showView(useExamples) {
+    var gallery = document.getElementById("gallery");
+    if (!gallery || !examples) return;
+    exampleView = useExamples;
+    if (exampleView) fillCrops();
+    gallery.classList.toggle("example-view", exampleView);
+    var button = document.getElementById("view-switch");
+    button.setAttribute("aria-pressed", String(exampleView));
+    button.textContent = exampleView ? "Show synthetic images (e)" : "Show dataset examples (e)";
   }
 
   function pad(id) { return ("000" + id).slice(-4); }
@@ -44,6 +85,8 @@
 
   var switcher = document.getElementById("sign-switch");
   if (switcher) switcher.addEventListener("click", function () { showSign(!negative); });
+  var viewSwitcher = document.getElementById("view-switch");
+  if (viewSwitcher) viewSwitcher.addEventListener("click", function () { showView(!exampleView); });
   var form = document.getElementById("jump");
   if (form) form.addEventListener("submit", function (event) {
     event.preventDefault();
@@ -57,6 +100,7 @@
     if (event.key === "ArrowRight") link = document.querySelector("a[rel=next]");
     if (link) { window.location.href = link.href; return; }
     if (event.key === "n" && switcher) showSign(!negative);
+    if (event.key === "e" && viewSwitcher) showView(!exampleView);
     if (event.key === "g") {
       var input = document.getElementById("jump-input");
       if (input) { event.preventDefault(); input.focus(); }

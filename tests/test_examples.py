@@ -1,0 +1,164 @@
+"""Dataset examples: planted detectors find their planted patches; the scan streams, resumes and shows on pages."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import CYAN_SQUARE, PLANTED_SIZE, RED_SQUARE, VERTICAL_STRIPES, tiny_settings, write_planted_images
+from generator import atlas, examples
+from generator.atlas import Progress
+from generator.config import ExampleSettings
+from generator.models import LoadedModel, select_layers
+from generator.quiet import keras
+from sitecheck import broken_links
+
+
+def planted_model() -> LoadedModel:
+    """conv 'detectors': filter 0 a red detector (R - G - B), filter 1 a vertical-edge detector (Sobel x on the
+    sum of the channels); then 2x2 pooling and 'after_pool', a 1x1 conv that copies the red detector."""
+    inputs = keras.Input((None, None, 3))
+    detectors = keras.layers.Conv2D(2, 3, padding="same", activation="relu", name="detectors")
+    x = detectors(inputs)
+    x = keras.layers.MaxPooling2D(2, name="pool")(x)
+    after_pool = keras.layers.Conv2D(1, 1, name="after_pool")
+    outputs = after_pool(x)
+    model = keras.Model(inputs, outputs, name="planted")
+    kernel = np.zeros((3, 3, 3, 2), np.float32)
+    kernel[1, 1, :, 0] = (1, -1, -1)
+    sobel = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32) / 3
+    kernel[:, :, :, 1] = sobel[:, :, None]
+    detectors.set_weights([kernel, np.zeros(2, np.float32)])
+    after_pool.set_weights([np.array([[[[1.0], [0.0]]]], np.float32), np.zeros(1, np.float32)])
+    return LoadedModel("planted", "hand-set", model, preprocessing="tf")  # grey -> 0, the padding value
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    return write_planted_images(tmp_path_factory.mktemp("photos"))
+
+
+def scan_planted(folder, out, **settings):
+    loaded = planted_model()
+    layers = select_layers(loaded, ("detectors", "after_pool"), PLANTED_SIZE)
+    options = dict(source=str(folder), num_examples=3, image_size=PLANTED_SIZE, batch_size=2)
+    return examples.scan(loaded, layers, ExampleSettings(**{**options, **settings}), out, Progress())
+
+
+def named(record, layer, filter_id, sign):
+    images = record["images"]
+    return [(images[slot]["name"], value, x, y) for slot, value, x, y in
+            record["layers"][layer]["filters"][filter_id][sign]]
+
+
+def centre_inside(x, y, side, box):
+    left, top, size = box
+    return left <= x + (side - 1) / 2 <= left + size - 1 and top <= y + (side - 1) / 2 <= top + size - 1
+
+
+def test_planted_detectors_find_their_patches_at_the_right_places(planted, tmp_path):
+    record = scan_planted(planted, tmp_path)
+    assert (record["num_images"], record["num_skipped"]) == (6, 1)  # broken.png skipped; notes.txt not an image
+    detectors = record["layers"]["detectors"]
+    assert detectors["patch_size"] == 3
+
+    # Every pixel of the square ties; the first in row-major order wins: the 3x3 patch around its corner.
+    red_x, red_y, red_side = RED_SQUARE
+    name, value, x, y = named(record, "detectors", 0, "positive")[0]
+    assert name == "red.png" and value > 0 and (x, y) == (red_x - 1, red_y - 1)
+    name, value, x, y = named(record, "detectors", 0, "negative")[0]
+    assert name == "cyan.jpg" and value < 0 and centre_inside(x, y, 3, CYAN_SQUARE)
+    name, value, x, y = named(record, "detectors", 1, "positive")[0]
+    assert name == "stripes.png" and centre_inside(x, y, 3, VERTICAL_STRIPES)
+
+    # Through a stride: the copied red detector after 2x2 pooling sees 4 pixels; its first maximal cell covers
+    # the square's top-left 2x2 pixels, so its patch is those and one pixel around.
+    assert record["layers"]["after_pool"]["patch_size"] == 4
+    name, value, x, y = named(record, "after_pool", 0, "positive")[0]
+    assert name == "red.png" and (x, y) == (red_x - 1, red_y - 1)
+
+
+def test_examples_are_the_k_best_distinct_images_in_order(planted, tmp_path):
+    record = scan_planted(planted, tmp_path)
+    for sign, order in (("positive", -1), ("negative", 1)):
+        found = named(record, "detectors", 1, sign)
+        assert len(found) == 3 and len({name for name, *_ in found}) == 3
+        values = [value for _, value, *_ in found]
+        assert values == sorted(values, reverse=order < 0)
+    for entry in record["images"]:
+        assert (tmp_path / entry["file"]).is_file()
+
+
+def test_running_extremes_keep_k_per_filter_however_many_images():
+    running = examples.RunningExtremes(num_filters=5, k=3)
+    generator = np.random.default_rng(0)
+    everything = []
+    for batch in range(40):
+        ids = np.arange(batch * 8, batch * 8 + 8)
+        maxima = generator.normal(size=(8, 5)).astype(np.float32)
+        everything.append(maxima)
+        running.add(ids, maxima, np.zeros((8, 5), int), -maxima, np.zeros((8, 5), int))
+    assert running.top[0].shape == (5, 3) and running.bottom[0].shape == (5, 3)
+    best = np.sort(np.concatenate(everything), axis=0)[::-1][:3].T
+    np.testing.assert_allclose(running.top[0], best)
+    np.testing.assert_allclose(running.bottom[0], -best)
+
+
+def test_an_interrupted_scan_resumes_to_the_same_record(planted, tmp_path):
+    class StopAfterFirstBatch(Progress):
+        def advance(self, name, count):
+            stop.requested = True
+
+    class Stop:
+        requested = False
+
+    stop = Stop()
+    loaded = planted_model()
+    layers = select_layers(loaded, ("detectors", "after_pool"), PLANTED_SIZE)
+    settings = ExampleSettings(source=str(planted), num_examples=3, image_size=PLANTED_SIZE, batch_size=2)
+    interrupted = tmp_path / "interrupted"
+    assert examples.scan(loaded, layers, settings, interrupted, StopAfterFirstBatch(), stop) is None
+    assert (interrupted / examples.STATE_FILE).is_file() and not (interrupted / examples.EXAMPLES_FILE).exists()
+
+    seen = []
+
+    class Counting(Progress):
+        def start_layer(self, name, total, done, unit="filters"):
+            seen.append(done)
+
+    resumed = examples.scan(loaded, layers, settings, interrupted, Counting())
+    assert seen == [2]  # it went on from the third image
+    assert not (interrupted / examples.STATE_FILE).exists()
+    assert resumed == scan_planted(planted, tmp_path / "whole")
+
+
+def test_shipped_photos_are_real_readable_photographs():
+    shipped = examples.shipped_photos()
+    assert len(shipped.paths) >= 12 and "scikit-image" in shipped.description
+    for path in shipped.paths:
+        image = examples.load_square(path, 64)
+        assert image is not None and image.shape == (64, 64, 3) and image.std() > 10
+
+
+def test_pages_show_the_examples_and_every_link_resolves(planted, tmp_path):
+    out = tmp_path / "site"
+    atlas.build(tiny_settings(out, layers=("conv1", "conv3"), filters="0:4", steps=2, examples=str(planted)))
+    record = json.loads((out / "atlas.json").read_text())
+    assert record["examples"]["num_images"] == 6 and "folder" in record["examples"]["source"]
+    entry = record["layers"][0]["filters"][0]
+    assert len(entry["examples"]["positive"]) == 6 and len(entry["examples"]["negative"]) == 6
+    page = (out / entry["page"]).read_text()
+    assert page.count('class="example"') == 12 and record["examples"]["source"] in page
+    gallery = (out / record["layers"][0]["page"]).read_text()
+    assert 'id="view-switch"' in gallery
+    assert broken_links(out) == []
+
+
+def test_no_examples_when_turned_off(tmp_path):
+    out = tmp_path / "site"
+    atlas.build(tiny_settings(out, layers=("conv1",), filters="0:2", steps=2))
+    record = json.loads((out / "atlas.json").read_text())
+    assert record["examples"] is None and not (out / "examples").exists()
+    assert "view-switch" not in (out / record["layers"][0]["page"]).read_text()
