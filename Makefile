@@ -39,8 +39,10 @@ screenshots: $(STAMP)
 bench-quality: $(STAMP)
 	$(BIN)/python bench/quality.py --figure docs/classic-vs-fourier.png
 
+## make bench: throughput (seed loop vs batched, the default atlas end to end) and the dataset-example scan.
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/examples_scan.py
 
 clean:
 	rm -rf site .pytest_cache

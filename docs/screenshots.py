@@ -28,13 +28,22 @@ def main(site: Path, out: Path = Path(__file__).resolve().parent) -> None:
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
     try:
-        for page, name in ((layer["page"], "gallery.png"), (entry["page"], "filter-page.png"),
-                           ("index.html", "index.png")):
+        for page, name, height in ((layer["page"], "gallery.png", 860), (entry["page"], "filter-page.png", 1240),
+                                   ("index.html", "index.png", 860)):
+            driver.set_window_size(1280, height)
             driver.get((site.resolve() / page).as_uri())
             driver.execute_script("document.querySelectorAll('img').forEach(function (i) { i.loading = 'eager'; });")
             time.sleep(1.0)
             driver.save_screenshot(str(out / name))
             print(f"{out / name}: {page}")
+        if record.get("examples"):  # the gallery's dataset-example view
+            driver.set_window_size(1280, 860)
+            driver.get((site.resolve() / layer["page"]).as_uri())
+            driver.find_element("tag name", "body").send_keys("e")
+            driver.execute_script("document.querySelectorAll('img').forEach(function (i) { i.loading = 'eager'; });")
+            time.sleep(1.0)
+            driver.save_screenshot(str(out / "gallery-examples.png"))
+            print(f"{out / 'gallery-examples.png'}: {layer['page']} (dataset examples)")
     finally:
         driver.quit()
 

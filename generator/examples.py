@@ -319,7 +319,8 @@ def _record(key, loaded, images: ImageSet, layers, extremes, output_sizes, image
         layer_records[layer.name] = {"receptive_field": layer.receptive_field, "output_size": list(output_size),
                                      "patch_size": int(min(layer.receptive_field, image_size)), "filters": filters}
     return {
-        "format": FORMAT, "key": key, "model": loaded.name, "weights": loaded.weights, "source": images.description, "num_images": len(images.paths) - skipped,
+        "format": FORMAT, "key": key, "model": loaded.name, "weights": loaded.weights,
+        "source": images.description, "num_images": len(images.paths) - skipped,
         "num_skipped": skipped, "image_size": image_size, "num_examples": settings.num_examples,
         "images": [{"name": images.name_of(images.paths[index]), "file": _image_file(images, index)}
                    for index in referenced],
