@@ -177,12 +177,15 @@ def build(settings: RunSettings, progress: Progress | None = None, shard: tuple[
     stop = stop or StopRequest()
     started = time.perf_counter()
     out = prepare_output(settings.out)
+    scans_examples = settings.examples is not None and (shard is None or shard[0] == 0)  # one shard scans
+    images = examples.image_set(settings.examples.source) if scans_examples else None  # bad folder: fail early
     with precision_policy(settings.method.precision):
         loaded = load_model(settings.model, settings.weights)
         report, plans = _build_loaded(settings, loaded, out, progress, shard, stop, dask)
-        if settings.examples is not None and (shard is None or shard[0] == 0) and not stop.requested:
-            with stop.installed():  # one shard scans the dataset examples; Ctrl-C saves the scan so far
-                examples.scan(loaded, [plan.info for plan in plans], settings.examples, out, progress, stop)
+        if scans_examples and not stop.requested:
+            with stop.installed():  # Ctrl-C saves the scan so far
+                examples.scan(loaded, [plan.info for plan in plans], settings.examples, out, progress, stop,
+                              images)
             report.interrupted = stop.requested
     site.render(out)
     report.seconds = time.perf_counter() - started

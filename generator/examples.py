@@ -239,12 +239,12 @@ def scan_key(loaded: LoadedModel, layers: list[LayerInfo], settings: ExampleSett
 
 
 def scan(loaded: LoadedModel, layers: list[LayerInfo], settings: ExampleSettings, out: Path, progress,
-         stop=None) -> dict | None:
+         stop=None, images: ImageSet | None = None) -> dict | None:
     """Scan the image set and write ``examples/examples.json`` (and the images it names) into ``out``.
 
     Returns the record, or None when ``stop`` asked to stop first (the state so far is saved; the same call
-    resumes). A finished scan with the same key is not repeated."""
-    images = image_set(settings.source)
+    resumes). A finished scan with the same key is not repeated. ``images``: the set, if already found."""
+    images = images or image_set(settings.source)
     fixed = loaded.fixed_size
     image_size = fixed[0] if fixed else settings.image_size
     key = scan_key(loaded, layers, settings, images, image_size)
@@ -374,3 +374,18 @@ def for_site(record: dict | None, run: dict) -> tuple[dict | None, dict[str, dic
         layers[name] = {"patch_size": layer["patch_size"], "receptive_field": layer["receptive_field"],
                         "filters": filters}
     return summary, layers
+
+
+def copy_into(source: Path, target: Path) -> bool:
+    """Copy another output directory's finished scan (when ``target`` has none): for merging shards, of which
+    only the first scans."""
+    import shutil
+
+    record = read_examples(source)
+    if record is None or read_examples(target) is not None:
+        return False
+    for entry in record["images"]:
+        (target / entry["file"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / entry["file"], target / entry["file"])
+    shutil.copyfile(source / EXAMPLES_FILE, target / EXAMPLES_FILE)
+    return True

@@ -1,5 +1,6 @@
 """Every bad input: one clear line, a non-zero exit, no traceback."""
 
+import json
 import os
 import stat
 
@@ -42,6 +43,8 @@ TINY = ["build", "--model", "tiny-cnn", "--size", "16", "--profile", "full", "--
     (["render", "/nonexistent/site"], "holds no atlas run"),
     (TINY + ["--shard", "2/2"], "--shard 2/2"),
     (TINY + ["--shard", "half"], "--shard must look like I/N"),
+    (TINY + ["--examples", "/nonexistent/photos"], "is not a folder"),
+    (TINY + ["--num-examples", "0"], "--num-examples must be"),
 ])
 def test_bad_input(tmp_path, arguments, fragment):
     code, output = run(*arguments, *(["--out", tmp_path / "out"] if arguments[0] == "build" else []))
@@ -93,12 +96,19 @@ def test_shards_in_separate_directories_merge_into_one_site(tmp_path):
         code, output = run(*TINY, "--layers", "conv3", "--batch-size", "4", "--shard", f"{index}/2",
                            "--out", tmp_path / f"shard{index}")
         assert code == 0, output
-    code, output = run("render", tmp_path / "shard0", "--merge", tmp_path / "shard1")
-    assert code == 0 and "Merged 2 units" in output and "Rendered 16 filters" in output
+    code, output = run("render", tmp_path / "merged", "--merge", tmp_path / "shard0", "--merge", tmp_path / "shard1")
+    assert code == 0 and "Merged 2 units and its dataset examples" in output and "Rendered 16 filters" in output
     code, whole = run(*TINY, "--layers", "conv3", "--batch-size", "4", "--out", tmp_path / "whole")
-    assert (tmp_path / "whole/atlas.json").read_text() == (tmp_path / "shard0/atlas.json").read_text()
+    assert (tmp_path / "whole/atlas.json").read_text() == (tmp_path / "merged/atlas.json").read_text()
+    assert json.loads((tmp_path / "merged/atlas.json").read_text())["examples"]["num_images"] >= 12
     code, output = run(*TINY, "--layers", "conv1", "--out", tmp_path / "other")
-    assert_one_line_error(*run("render", tmp_path / "shard0", "--merge", tmp_path / "other"), "different run")
+    assert_one_line_error(*run("render", tmp_path / "merged", "--merge", tmp_path / "other"), "different run")
+
+
+def test_a_folder_without_images_is_one_clear_error(tmp_path):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos/readme.txt").write_text("no images here")
+    assert_one_line_error(*run(*TINY, "--examples", tmp_path / "photos", "--out", tmp_path / "out"), "No images in")
 
 
 def test_build_and_render_succeed(tmp_path):
