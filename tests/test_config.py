@@ -85,3 +85,14 @@ def test_method_key_changes_with_settings():
     one = resolve(AtlasConfig(steps=3), has_gpu=False).method
     assert one.key() == resolve(AtlasConfig(steps=3), has_gpu=False).method.key()
     assert one.key() != resolve(AtlasConfig(steps=4), has_gpu=False).method.key()
+
+
+def test_dataset_examples_default_to_the_shipped_photos_and_can_be_set_or_turned_off(tmp_path):
+    assert resolve(AtlasConfig(), has_gpu=False).examples.source == "shipped"
+    assert resolve(AtlasConfig(examples="none"), has_gpu=False).examples is None
+    path = tmp_path / "atlas.toml"
+    path.write_text(f'examples = "{tmp_path}"\nnum_examples = 4\n')
+    settings = resolve(load_toml(path), has_gpu=False).examples
+    assert settings.source == str(tmp_path) and settings.num_examples == 4
+    with pytest.raises(AtlasError, match="is not a folder"):
+        resolve(AtlasConfig(examples=str(tmp_path / "missing")), has_gpu=False)
