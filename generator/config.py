@@ -55,10 +55,13 @@ _FOURIER = MethodSettings(name="fourier", steps=128, learning_rate=0.05, size=0,
                           jitter=0.0625, scale=0.1, rotate=10.0)
 
 # Per method, per profile. ``classic`` keeps the seed's values (10 steps, lr 10, 200x200) in ``full``.
+# ``fourier`` images are at most 128 px in ``full`` (the size Lucid renders at): the tiles of the default atlas then
+# fit the site's 150 MB budget (about 2 bytes per pixel as PNG; 224 px would take 180 MB for the tiles alone), and
+# the deep layers cost a third of what 224 px would.
 DEFAULTS = {
     ("classic", "full"): ProfileDefaults(_CLASSIC, num_filters=None),
     ("classic", "preview"): ProfileDefaults(dataclasses.replace(_CLASSIC, steps=5, size=128), PREVIEW_FILTERS),
-    ("fourier", "full"): ProfileDefaults(_FOURIER, num_filters=None),
+    ("fourier", "full"): ProfileDefaults(_FOURIER, num_filters=None, max_auto_size=128),
     ("fourier", "preview"): ProfileDefaults(dataclasses.replace(_FOURIER, steps=32), PREVIEW_FILTERS,
                                             max_auto_size=112),
 }

@@ -10,6 +10,7 @@ Per layer:
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from generator import backends, runs, transforms
 from generator.config import parse_filter_ids
 from generator.models import build_extractor, load_model, preprocess
 from generator.optimize import BORDER
-from generator.quiet import keras
+from generator.quiet import keras, stderr_silenced
 from generator.site import collect
 from generator.tiles import FLAT_STD, write_atomically
 
@@ -60,9 +61,11 @@ def all_filter_activations(extractor, preprocessing: str, images: np.ndarray, nu
         means = []
         for start in range(0, len(images), batch_size):
             batch = ops.convert_to_tensor(padded[start:start + batch_size])
-            if rows is not None:
-                batch = transforms.apply(batch, ops.convert_to_tensor(rows[start:start + batch_size]))
-            outputs = extractor(preprocess(batch, preprocessing), training=False)
+            # The first run of the ops can print C++ notes that mean nothing to a user.
+            with stderr_silenced() if view == 0 and start == 0 else contextlib.nullcontext():
+                if rows is not None:
+                    batch = transforms.apply(batch, ops.convert_to_tensor(rows[start:start + batch_size]))
+                outputs = extractor(preprocess(batch, preprocessing), training=False)
             height, width = outputs.shape[1], outputs.shape[2]
             border = BORDER if min(height, width) > 2 * BORDER else 0
             trimmed = outputs[:, border:height - border, border:width - border, :]

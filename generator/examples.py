@@ -11,6 +11,7 @@ filter's receptive field around the position of the extreme.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -28,7 +29,7 @@ from generator import backends
 from generator.config import SHIPPED_EXAMPLES, ExampleSettings
 from generator.errors import AtlasError
 from generator.models import LayerInfo, LoadedModel, build_multi_extractor, preprocess
-from generator.quiet import keras
+from generator.quiet import keras, stderr_silenced
 from generator.tiles import write_atomically
 
 FORMAT = 1
@@ -201,9 +202,12 @@ class Summariser:
             return summaries
 
         self.compiled = backends.compile_step(summarise)
+        self.called = False
 
     def __call__(self, pixels: np.ndarray) -> list[tuple[np.ndarray, ...]]:
-        values = [np.asarray(value) for value in self.compiled(self.weights, pixels)]
+        with stderr_silenced() if not self.called else contextlib.nullcontext():  # compilation's C++ notes
+            values = [np.asarray(value) for value in self.compiled(self.weights, pixels)]
+        self.called = True
         return [tuple(values[index:index + 4]) for index in range(0, len(values), 4)]
 
 

@@ -103,16 +103,21 @@ def crop_geometry(example: dict, patch_size: int, image_size: int, display: int)
             "top": round(-example["y"] * scale, 1), "pixelated": scale > 3}
 
 
+CURVE_POINTS = 81  # at most this many points of a curve are drawn: a 320-pixel chart shows no more
+
+
 def curve_points(curve: list, width: int = 320, height: int = 120) -> str:
-    """An activation curve as SVG polyline points (inline, no chart library)."""
+    """An activation curve as SVG polyline points (inline, no chart library), thinned to CURVE_POINTS."""
     values = [value for value in curve if value is not None]
     if len(values) < 2:
         return ""
     low, high = min(values), max(values)
     span = (high - low) or 1.0
-    step = width / (len(curve) - 1)
-    return " ".join(f"{index * step:.1f},{height - (value - low) / span * height:.1f}"
-                    for index, value in enumerate(curve) if value is not None)
+    last = len(curve) - 1
+    indices = (sorted({round(index * last / (CURVE_POINTS - 1)) for index in range(CURVE_POINTS)})
+               if len(curve) > CURVE_POINTS else range(len(curve)))
+    return " ".join(f"{index * width / last:.1f},{height - (curve[index] - low) / span * height:.1f}"
+                    for index in indices if curve[index] is not None)
 
 
 def render(out: Path) -> dict:
@@ -142,7 +147,7 @@ def render(out: Path) -> dict:
                 write_atomically(out / layer["contact_sheet"], encode_png(contact_sheet(tiles)))
         for path, text in pages.items():
             write_atomically(out / path, text.encode("utf-8"))
-        write_atomically(out / ATLAS_FILE, json.dumps(record, indent=1).encode())
+        write_atomically(out / ATLAS_FILE, json.dumps(record, separators=(",", ":")).encode())
         write_atomically(out / ".nojekyll", b"")
         assets = out / "assets"
         assets.mkdir(exist_ok=True)

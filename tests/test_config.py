@@ -73,6 +73,8 @@ def test_auto_size_follows_the_receptive_field():
 
     assert auto_size(5) == 64 and auto_size(40) == 80 and auto_size(92) == 192 and auto_size(196) == 224
     assert resolve(AtlasConfig(size="auto"), has_gpu=False).method.size == 0
+    full = resolve(AtlasConfig(profile="full"), has_gpu=False)
+    assert [auto_size(field, full.max_auto_size) for field in (5, 14, 40, 92, 196)] == [64, 64, 80, 128, 128]
 
 
 def test_split_layers():
