@@ -212,6 +212,7 @@ def main():
     parser.add_argument("--layers", default=",".join(SEED_LAYERS))
     parser.add_argument("--precision", choices=("float32", "mixed"), default="float32")
     parser.add_argument("--weights", default=None, help="vgg16-hed weights file for the end-to-end run")
+    parser.add_argument("--examples", default=None, help="--examples of the end-to-end run (default: shipped)")
     parser.add_argument("--json", type=Path, default=None)
     options = parser.parse_args()
 
@@ -249,7 +250,8 @@ def main():
     if atlas_profile != "none":
         arguments = (["--model", "tiny-cnn", "--size", "32", "--steps", "8", "--profile", "full"] if options.quick
                      else ["--config", "atlas.toml", "--profile", atlas_profile, "--precision", options.precision,
-                           *(["--weights", options.weights] if options.weights else [])])
+                           *(["--weights", options.weights] if options.weights else []),
+                           *(["--examples", options.examples] if options.examples else [])])
         atlas_run = end_to_end(arguments)
         print(f"\ndefault atlas ({' '.join(arguments)}): {atlas_run['num_filters']} filters "
               f"({atlas_run['images']} images) in {atlas_run['seconds']:.1f} s = "

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# One GPU session's checks, in one script (the device has JAX but no TensorFlow and no package registry).
+# Carry the small wheels and fp16 weights, which git ignores:
+#   run(command="bash bench/device_session.sh", carry=[".whl", ".device"])
+# .whl/: keras, namex and optree wheels for the device's Python; .device/hed_fp16.h5: vgg16-hed weights in float16
+# (both made by bench/device_weights.py). Partial results land in $OUT.
+set -u
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD KERAS_BACKEND=jax PYTHONUNBUFFERED=1
+W=.device/hed_fp16.h5
+EXAMPLES=""
+python3 -c "import skimage" 2>/dev/null || EXAMPLES="--examples none"  # the default examples need scikit-image
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$OUT/gpu.txt"
+python3 -c "import jax, keras; print(jax.__version__, keras.__version__, jax.devices())" 2>&1 | tail -1
+# 1. Speed: seed loop vs batched on Xception (random weights), then the full default atlas end to end.
+timeout "${T1:-200}" python3 bench/throughput.py --layers block2_sepconv1,block14_sepconv1 --seed-filters 2 \
+    --precision mixed --atlas none --json "$OUT/throughput-jax-gpu-mixed.json" 2>&1 | grep -v "━" | tee "$OUT/throughput.log"
+start=$(date +%s)
+timeout "${T2:-240}" python3 -m generator.cli build --config atlas.toml --profile full --precision mixed \
+    --weights "$W" $EXAMPLES --out /tmp/full 2>&1 | grep -v "━" | tail -5 | tee "$OUT/full-atlas.log"
+echo "full atlas: $(( $(date +%s) - start )) s end to end" | tee -a "$OUT/full-atlas.log"
+python3 bench/site_size.py /tmp/full --json "$OUT/site-size.json" 2>&1 | tee "$OUT/site-size.txt"
+# 2. Quality: both methods, the first 64 filters of every default layer.
+timeout "${T3:-250}" python3 bench/quality.py --weights "$W" --figure "$OUT/classic-vs-fourier.png" \
+    --json "$OUT/quality.json" --work /tmp/q 2>&1 | grep -v "━" | tee "$OUT/quality.log"
