@@ -262,7 +262,7 @@ def write_unit(unit: runs.Unit, results: dict, method, out: Path) -> None:
 
 def _finite_or_none(value) -> float | None:
     value = float(value)
-    return round(value, 6) if np.isfinite(value) else None
+    return float(f"{value:.5g}") if np.isfinite(value) else None  # 5 significant digits: a record, not a dump
 
 
 def estimate_full_seconds(report: BuildReport, settings: RunSettings, run: dict) -> float:

@@ -94,7 +94,7 @@ def write_manifest(unit: Unit, out: Path, filters: list[dict], details: dict) ->
     manifest = {"format": FORMAT, "key": unit.key, "layer": unit.layer, "filter_ids": list(unit.filter_ids),
                 "filters": filters, **details}
     try:
-        write_atomically(unit.manifest_path(out), json.dumps(manifest, indent=1).encode())
+        write_atomically(unit.manifest_path(out), json.dumps(manifest, separators=(",", ":")).encode())
     except OSError as error:
         raise AtlasError(f"Cannot write the manifest '{unit.manifest_path(out)}': {error.strerror or error}. "
                          f"Free some space; a re-run resumes from the last finished batch.") from None

@@ -144,7 +144,7 @@ def render(out: Path) -> dict:
             if layer["contact_sheet"]:
                 tiles = [np.asarray(Image.open(out / entry["positive"]["image"]).convert("RGB"))
                          for entry in layer["filters"]]
-                write_atomically(out / layer["contact_sheet"], encode_png(contact_sheet(tiles)))
+                write_atomically(out / layer["contact_sheet"], encode_png(contact_sheet(tiles), palette=True))
         for path, text in pages.items():
             write_atomically(out / path, text.encode("utf-8"))
         write_atomically(out / ATLAS_FILE, json.dumps(record, separators=(",", ":")).encode())

@@ -57,11 +57,16 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def encode_png(tile: np.ndarray) -> bytes:
+def encode_png(tile: np.ndarray, palette: bool = False) -> bytes:
+    """Lossless RGB PNG; or, with ``palette``, 256 colours (about half the bytes; for overviews such as contact
+    sheets, not for tiles, whose measured quality it lowers)."""
     import io
 
+    image = Image.fromarray(tile)
+    if palette:
+        image = image.quantize(256, method=Image.Quantize.MEDIANCUT)
     buffer = io.BytesIO()
-    Image.fromarray(tile).save(buffer, format="PNG", optimize=False, compress_level=6)
+    image.save(buffer, format="PNG", optimize=False, compress_level=6)
     return buffer.getvalue()
 
 
