@@ -174,13 +174,13 @@ def render(
 ):
     """Re-render the pages and atlas.json from a built directory (no model, no optimisation), merging in the
     finished units of other shards' directories first."""
-    from generator import examples, runs
+    from generator import runs
     from generator import site as site_module
 
     try:
         for other in merge:
             copied = runs.merge_units(other, site)
-            with_examples = " and its dataset examples" if examples.copy_into(other, site) else ""
+            with_examples = " and its dataset examples" if runs.copy_examples(other, site) else ""
             typer.echo(f"Merged {copied} units{with_examples} from {other}", err=True)
         record = site_module.render(site)
     except AtlasError as error:

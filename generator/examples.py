@@ -23,18 +23,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
-from generator import backends
+from generator import backends, runs
 from generator.config import SHIPPED_EXAMPLES, ExampleSettings
 from generator.errors import AtlasError
 from generator.models import LayerInfo, LoadedModel, build_multi_extractor, preprocess
 from generator.quiet import keras, stderr_silenced
 from generator.tiles import write_atomically
 
-FORMAT = 1
-EXAMPLES_DIR = "examples"
-EXAMPLES_FILE = f"{EXAMPLES_DIR}/examples.json"
+FORMAT = runs.EXAMPLES_FORMAT
+EXAMPLES_DIR, EXAMPLES_FILE = runs.EXAMPLES_DIR, runs.EXAMPLES_FILE
 STATE_FILE = f"{EXAMPLES_DIR}/scan-state.npz"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 # The photographs among scikit-image's bundled sample data (skimage/data), not its synthetic test patterns.
@@ -96,7 +95,7 @@ def load_square(path: Path, size: int) -> np.ndarray | None:
     try:
         with Image.open(path) as image:
             image.draft("RGB", (size, size))  # JPEGs decode at a reduced scale when they are much larger
-            image = image.convert("RGB")
+            image = ImageOps.exif_transpose(image).convert("RGB")  # upright, as a camera's viewer shows it
             scale = size / min(image.size)
             width, height = max(size, round(image.width * scale)), max(size, round(image.height * scale))
             image = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=3.0)
@@ -252,7 +251,7 @@ def scan(loaded: LoadedModel, layers: list[LayerInfo], settings: ExampleSettings
     fixed = loaded.fixed_size
     image_size = fixed[0] if fixed else settings.image_size
     key = scan_key(loaded, layers, settings, images, image_size)
-    existing = read_examples(out)
+    existing = runs.read_examples(out)
     if existing is not None and existing.get("key") == key:
         return existing
     summariser = Summariser(loaded, [layer.name for layer in layers], image_size)
@@ -351,45 +350,3 @@ def _write_images(out: Path, images: ImageSet, record: dict, image_size: int) ->
             write_atomically(out / entry["file"], buffer.getvalue())
         except OSError as error:
             raise AtlasError(f"Cannot write '{out / entry['file']}': {error.strerror or error}.") from None
-
-
-def read_examples(out: Path) -> dict | None:
-    """The finished scan's record in ``out``, or None."""
-    try:
-        record = json.loads((out / EXAMPLES_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if record.get("format") == FORMAT else None
-
-
-def for_site(record: dict | None, run: dict) -> tuple[dict | None, dict[str, dict]]:
-    """The atlas-wide summary and, per layer, its patch geometry and each filter's examples as the pages use
-    them; nothing when the scan was made with another model."""
-    if record is None or (record.get("model"), record.get("weights")) != (run["model"]["name"],
-                                                                          run["model"]["weights"]):
-        return None, {}
-    summary = {key: record[key] for key in ("source", "num_images", "num_skipped", "image_size", "num_examples")}
-    images = record["images"]
-    layers = {}
-    for name, layer in record["layers"].items():
-        filters = [{sign: [{"image": images[slot]["file"], "name": images[slot]["name"], "activation": value,
-                            "x": x, "y": y} for slot, value, x, y in entry[sign]]
-                    for sign in ("positive", "negative")} for entry in layer["filters"]]
-        layers[name] = {"patch_size": layer["patch_size"], "receptive_field": layer["receptive_field"],
-                        "filters": filters}
-    return summary, layers
-
-
-def copy_into(source: Path, target: Path) -> bool:
-    """Copy another output directory's finished scan (when ``target`` has none): for merging shards, of which
-    only the first scans."""
-    import shutil
-
-    record = read_examples(source)
-    if record is None or read_examples(target) is not None:
-        return False
-    for entry in record["images"]:
-        (target / entry["file"]).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source / entry["file"], target / entry["file"])
-    shutil.copyfile(source / EXAMPLES_FILE, target / EXAMPLES_FILE)
-    return True

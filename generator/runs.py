@@ -21,6 +21,9 @@ from generator.tiles import write_atomically
 FORMAT = 1
 RUN_FILE = "run.json"
 UNITS_DIR = "units"
+EXAMPLES_DIR = "examples"  # the dataset-example scan (examples.py) and the source images it shows
+EXAMPLES_FILE = f"{EXAMPLES_DIR}/examples.json"
+EXAMPLES_FORMAT = 1
 
 
 def layer_slug(name: str) -> str:
@@ -177,3 +180,27 @@ def merge_units(source: Path, target: Path) -> int:
         shutil.copyfile(unit.manifest_path(source), unit.manifest_path(target))
         copied += 1
     return copied
+
+
+def read_examples(out: Path) -> dict | None:
+    """The finished scan's record in ``out``, or None."""
+    try:
+        record = json.loads((out / EXAMPLES_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if record.get("format") == EXAMPLES_FORMAT else None
+
+
+def copy_examples(source: Path, target: Path) -> bool:
+    """Copy another output directory's finished scan (when ``target`` has none): for merging shards, of which
+    only the first scans."""
+    import shutil
+
+    record = read_examples(source)
+    if record is None or read_examples(target) is not None:
+        return False
+    for entry in record["images"]:
+        (target / entry["file"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / entry["file"], target / entry["file"])
+    shutil.copyfile(source / EXAMPLES_FILE, target / EXAMPLES_FILE)
+    return True

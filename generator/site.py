@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from joblib import Parallel, delayed
 from PIL import Image
 
-from generator import __version__, examples, runs
+from generator import __version__, runs
 from generator.errors import AtlasError
 from generator.tiles import contact_sheet, encode_png, write_atomically
 
@@ -27,7 +28,7 @@ PREVIEW_STRIP = 12
 def collect(out: Path) -> dict:
     """The atlas record: run.json plus every finished unit's filters, in filter order."""
     run = runs.read_run(out)
-    examples_summary, layer_examples = examples.for_site(examples.read_examples(out), run)
+    examples_summary, layer_examples = examples_for_site(runs.read_examples(out), run)
     layers = []
     for layer in run["layers"]:
         filters = []
@@ -59,6 +60,24 @@ def collect(out: Path) -> dict:
         "examples": examples_summary,
         "layers": layers,
     }
+
+
+def examples_for_site(record: dict | None, run: dict) -> tuple[dict | None, dict[str, dict]]:
+    """The atlas-wide summary and, per layer, its patch geometry and each filter's examples as the pages use
+    them; nothing when the scan was made with another model."""
+    if record is None or (record.get("model"), record.get("weights")) != (run["model"]["name"],
+                                                                          run["model"]["weights"]):
+        return None, {}
+    summary = {key: record[key] for key in ("source", "num_images", "num_skipped", "image_size", "num_examples")}
+    images = record["images"]
+    layers = {}
+    for name, layer in record["layers"].items():
+        filters = [{sign: [{"image": images[slot]["file"], "name": images[slot]["name"], "activation": value,
+                            "x": x, "y": y} for slot, value, x, y in entry[sign]]
+                    for sign in ("positive", "negative")} for entry in layer["filters"]]
+        layers[name] = {"patch_size": layer["patch_size"], "receptive_field": layer["receptive_field"],
+                        "filters": filters}
+    return summary, layers
 
 
 def environment() -> Environment:
@@ -120,6 +139,11 @@ def curve_points(curve: list, width: int = 320, height: int = 120) -> str:
                     for index in indices if curve[index] is not None)
 
 
+def _read_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
 def render(out: Path) -> dict:
     """Write atlas.json, every page, contact sheets and assets into ``out``; return the record."""
     record = collect(out)
@@ -142,8 +166,8 @@ def render(out: Path) -> dict:
     try:
         for layer in record["layers"]:
             if layer["contact_sheet"]:
-                tiles = [np.asarray(Image.open(out / entry["positive"]["image"]).convert("RGB"))
-                         for entry in layer["filters"]]
+                tiles = Parallel(n_jobs=-1, prefer="threads")(  # PNG decoding releases the GIL
+                    delayed(_read_rgb)(out / entry["positive"]["image"]) for entry in layer["filters"])
                 write_atomically(out / layer["contact_sheet"], encode_png(contact_sheet(tiles), palette=True))
         for path, text in pages.items():
             write_atomically(out / path, text.encode("utf-8"))
