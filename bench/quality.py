@@ -1,6 +1,7 @@
 """Image quality of both methods on the same filters: builds the default layers of vgg16-hed with `classic` and
 `fourier` (first 64 filters of each layer by default), measures them with `atlas evaluate`, and prints one
-Markdown table: method x layer -> flat tiles, robust self-recognition, negative check, seconds.
+Markdown table: method x layer -> flat tiles, robust self-recognition, negative check, silent filters (their own
+image does not make them fire) and self-recognition among the others, seconds.
 
     python bench/quality.py                       # make bench-quality
     python bench/quality.py --filters 0:16        # quicker
@@ -79,12 +80,14 @@ def main():
         rows += build_and_measure(method, options, sites[method])
     lines = [f"Measured on {info['device']} ({info['cpu']}, {info['cpu_cores']} cores), {info['backend']}, "
              f"filters {options.filters} of each layer, {time.strftime('%Y-%m-%d')}:", "",
-             "| method | layer | filters | flat tiles | robust self-recognition | negative check | seconds |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+             "| method | layer | filters | flat tiles | robust self-recognition | negative check | silent | "
+             "self-recognition of the firing | seconds |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
+        firing = "–" if row["self_recognition_firing"] is None else f"{row['self_recognition_firing']:.0%}"
         lines.append(f"| {row['method']} ({row['steps']} steps) | {row['layer']} | {row['num_filters']} | "
                      f"{row['flat_tiles']:.0%} | {row['self_recognition']:.0%} | {row['negative_check']:.0%} | "
-                     f"{row['seconds']:.1f} |")
+                     f"{row['num_silent']} | {firing} | {row['seconds']:.1f} |")
     print("\n".join(lines))
     print(f"\n(total {time.perf_counter() - started:.0f} s; chance level of self-recognition: 1/filters)")
     options.json.parent.mkdir(parents=True, exist_ok=True)

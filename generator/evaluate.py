@@ -5,7 +5,11 @@ Per layer:
 - robust self-recognition: every filter's mean activation on K random views (pad, shift up to 1/8 of the size,
   scale 0.9-1.1, rotate +-10 degrees; fixed seed) of every positive image; the share of filters f whose own image
   excites f most among all the compared images (a random guess scores 1/|F|);
-- negative check: share of filters whose negative image gives a lower activation than mid-grey does.
+- negative check: share of filters whose negative image gives a lower activation than mid-grey does;
+- silent filters: filters that their own image does not make fire (mean activation over the views <= 0), and
+  self-recognition among the others. Some models have filters that hardly fire on any input (vgg16-hed's
+  block2_conv2 has 41 of 128 that fire nowhere in scikit-image's 18 photos); their images differ only in how
+  little they inhibit, and they are where self-recognition fails.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ class LayerQuality:
     self_recognition: float
     negative_check: float
     chance: float
+    num_silent: int = 0
+    self_recognition_firing: float | None = None  # among the filters that are not silent
 
 
 def load_tile(path: Path) -> np.ndarray:
@@ -75,10 +81,12 @@ def all_filter_activations(extractor, preprocessing: str, images: np.ndarray, nu
     return total / max(num_views, 1)
 
 
-def self_recognition(activations: np.ndarray, filter_ids: list[int]) -> float:
-    """Share of filters whose own image (row j for filter filter_ids[j]) gives its highest activation."""
+def self_recognition(activations: np.ndarray, filter_ids: list[int], among: np.ndarray | None = None) -> float:
+    """Share of filters whose own image (row j for filter filter_ids[j]) gives its highest activation; with
+    ``among`` (a mask over the filters), the share of those filters only (each still against every image)."""
     chosen = activations[:, filter_ids]  # (images, filters): image j belongs to filter j
-    return float(np.mean(np.argmax(chosen, axis=0) == np.arange(len(filter_ids))))
+    recognised = np.argmax(chosen, axis=0) == np.arange(len(filter_ids))
+    return float(np.mean(recognised if among is None else recognised[among]))
 
 
 def evaluate_layer(loaded, layer: dict, site: Path, target: str, filter_ids: list[int] | None) -> LayerQuality:
@@ -93,10 +101,13 @@ def evaluate_layer(loaded, layer: dict, site: Path, target: str, filter_ids: lis
     negative_activations = all_filter_activations(extractor, loaded.preprocessing, negatives, NUM_VIEWS)
     grey = all_filter_activations(extractor, loaded.preprocessing, np.full_like(positives[:1], 0.5), NUM_VIEWS)[0]
     own_negative = negative_activations[np.arange(len(ids)), ids]
+    firing = positive_activations[np.arange(len(ids)), ids] > 0
     return LayerQuality(
         layer=layer["name"], num_filters=len(ids), flat_tiles=flat,
         self_recognition=self_recognition(positive_activations, ids),
-        negative_check=float(np.mean(own_negative < grey[ids])), chance=1 / len(ids))
+        negative_check=float(np.mean(own_negative < grey[ids])), chance=1 / len(ids),
+        num_silent=int(np.sum(~firing)),
+        self_recognition_firing=self_recognition(positive_activations, ids, firing) if firing.any() else None)
 
 
 def evaluate(site: Path, filters: str | None = None) -> list[LayerQuality]:
@@ -118,8 +129,10 @@ def evaluate(site: Path, filters: str | None = None) -> list[LayerQuality]:
 
 def table(results: list[LayerQuality]) -> str:
     lines = [f"{'layer':<24} {'filters':>7} {'flat tiles':>10} {'self-recognition':>17} {'negative check':>15} "
-             f"{'chance':>7}"]
+             f"{'chance':>7} {'silent':>7} {'firing: self-recognition':>25}"]
     for result in results:
+        firing = "–" if result.self_recognition_firing is None else f"{result.self_recognition_firing:.1%}"
         lines.append(f"{result.layer:<24} {result.num_filters:>7} {result.flat_tiles:>10.1%} "
-                     f"{result.self_recognition:>17.1%} {result.negative_check:>15.1%} {result.chance:>7.1%}")
+                     f"{result.self_recognition:>17.1%} {result.negative_check:>15.1%} {result.chance:>7.1%} "
+                     f"{result.num_silent:>7} {firing:>25}")
     return "\n".join(lines)

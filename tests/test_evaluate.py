@@ -43,6 +43,7 @@ def test_planted_detectors_recognise_their_own_colour(tmp_path):
     quality = evaluate_layer(colour_detectors(), layer, tmp_path, "output", None)
     assert quality.self_recognition == 1.0 and quality.negative_check == 1.0 and quality.flat_tiles == 0.0
     assert abs(quality.chance - 1 / 3) < 1e-9
+    assert quality.num_silent == 0 and quality.self_recognition_firing == 1.0
 
 
 def test_swapped_images_are_caught(tmp_path):
@@ -50,6 +51,8 @@ def test_swapped_images_are_caught(tmp_path):
     quality = evaluate_layer(colour_detectors(), layer, tmp_path, "output", None)
     assert abs(quality.self_recognition - 1 / 3) < 1e-9  # only blue is right
     assert quality.negative_check == 0.0  # each negative is the filter's own colour: higher than grey
+    # The red and green detectors are silent on each other's colour; the one that fires (blue) is recognised.
+    assert quality.num_silent == 2 and quality.self_recognition_firing == 1.0
 
 
 def test_subset_is_its_own_comparison_set(tmp_path):
