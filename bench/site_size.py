@@ -89,7 +89,8 @@ def main():
     projected = project(options.site, measured)
     record = json.loads((options.site / "atlas.json").read_text())
     num_built = sum(len(layer["filters"]) for layer in record["layers"])
-    print(f"{'':<20} {'built: ' + str(num_built) + ' filters':>22} {'all ' + str(projected['num_filters']) + ' filters':>18}")
+    built, every = f"built: {num_built} filters", f"all {projected['num_filters']} filters"
+    print(f"{'':<20} {built:>22} {every:>18}")
     for kind in KINDS:
         print(f"{kind:<20} {measured['by_kind'][kind] / 1e6:>19.2f} MB {projected['by_kind'][kind] / 1e6:>15.1f} MB")
     print(f"{'total':<20} {measured['total'] / 1e6:>19.2f} MB {projected['total'] / 1e6:>15.1f} MB")

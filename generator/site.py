@@ -86,6 +86,7 @@ def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["number"] = lambda value, digits=3: "–" if value is None else f"{value:.{digits}g}"
+    env.filters["basename"] = lambda path: path.rsplit("/", 1)[-1]  # filter pages sit beside their gallery
     env.globals["curve_points"] = curve_points
     env.globals["crop_geometry"] = crop_geometry
     return env

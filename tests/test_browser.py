@@ -126,7 +126,7 @@ def test_e_switches_the_gallery_to_dataset_examples(browser, base, site):
     browser.find_element("tag name", "body").send_keys("e")
     crops = browser.find_elements("css selector", "#gallery .crop img")
     assert len(crops) == 16 and all(crop.is_displayed() for crop in crops)
-    assert not browser.find_element("css selector", "#gallery img[data-positive]").is_displayed()
+    assert not browser.find_element("css selector", "#gallery img[data-negative]").is_displayed()
     assert all("/examples/images/" in crop.get_attribute("src") for crop in crops)
     assert all_images_loaded(browser) == []
     box = browser.execute_script("var r = document.querySelector('#gallery .crop').getBoundingClientRect();"
@@ -138,7 +138,7 @@ def test_e_switches_the_gallery_to_dataset_examples(browser, base, site):
     assert crops[0].get_attribute("src").endswith(first["negative"][0]["image"])
     assert first["negative"][0]["image"] != first["positive"][0]["image"]
     browser.find_element("tag name", "body").send_keys("e")
-    assert browser.find_element("css selector", "#gallery img[data-positive]").is_displayed()
+    assert browser.find_element("css selector", "#gallery img[data-negative]").is_displayed()
     assert console_errors(browser) == []
 
 

@@ -9,7 +9,8 @@
 
   function showSign(useNegative) {
     negative = useNegative;
-    document.querySelectorAll("img[data-positive]").forEach(function (image) {
+    document.querySelectorAll("img[data-negative]").forEach(function (image) {
+      if (!image.dataset.positive) image.dataset.positive = image.getAttribute("src");
       image.src = negative ? image.dataset.negative : image.dataset.positive;
     });
     if (exampleView) fillCrops();
@@ -37,7 +38,7 @@
       }
       var image = crop.firstChild;
       image.loading = "lazy";
-      image.alt = item.querySelector("img[data-positive]").alt + ", dataset example";
+      image.alt = item.querySelector("img[data-negative]").alt + ", dataset example";
       image.width = image.height = view[3];
       image.style.width = image.style.height = view[3] + "px";
       image.style.left = view[1] + "px";
