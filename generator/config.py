@@ -56,7 +56,7 @@ _FOURIER = MethodSettings(name="fourier", steps=128, learning_rate=0.05, size=0,
 
 # Per method, per profile. ``classic`` keeps the seed's values (10 steps, lr 10, 200x200) in ``full``.
 # ``fourier`` images are at most 128 px in ``full`` (the size Lucid renders at): the tiles of the default atlas then
-# fit the site's 150 MB budget (about 2 bytes per pixel as PNG; 224 px would take 180 MB for the tiles alone), and
+# fit the site's 150 MB budget (about 2.4 bytes per pixel as PNG; at 224 px the tiles alone would be ~180 MB), and
 # the deep layers cost a third of what 224 px would.
 DEFAULTS = {
     ("classic", "full"): ProfileDefaults(_CLASSIC, num_filters=None),
