@@ -151,6 +151,7 @@ def test_pages_show_the_examples_and_every_link_resolves(planted, tmp_path):
     assert len(entry["examples"]["positive"]) == 6 and len(entry["examples"]["negative"]) == 6
     page = (out / entry["page"]).read_text()
     assert page.count('class="example"') == 12 and record["examples"]["source"] in page
+    assert "1 unreadable file skipped" in page
     gallery = (out / record["layers"][0]["page"]).read_text()
     assert 'id="view-switch"' in gallery
     assert broken_links(out) == []
