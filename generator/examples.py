@@ -30,7 +30,7 @@ from generator.config import SHIPPED_EXAMPLES, ExampleSettings
 from generator.errors import AtlasError
 from generator.models import LayerInfo, LoadedModel, build_multi_extractor, preprocess
 from generator.quiet import keras, stderr_silenced
-from generator.tiles import write_atomically
+from generator.tiles import encode_webp, write_atomically
 
 FORMAT = runs.EXAMPLES_FORMAT
 EXAMPLES_DIR, EXAMPLES_FILE = runs.EXAMPLES_DIR, runs.EXAMPLES_FILE
@@ -338,15 +338,12 @@ def _image_file(images: ImageSet, index: int) -> str:
 
 def _write_images(out: Path, images: ImageSet, record: dict, image_size: int) -> None:
     """Each source image that some filter shows, once, at the size it was scanned (the site crops patches)."""
-    paths = {entry["name"]: images.root / entry["name"] for entry in record["images"]}
     for entry in record["images"]:
-        pixels = load_square(paths[entry["name"]], image_size)
+        pixels = load_square(images.root / entry["name"], image_size)
         if pixels is None:
-            raise AtlasError(f"'{paths[entry['name']]}' could be read during the scan but not now: was it changed? "
-                             f"Run the build again.")
-        buffer = io.BytesIO()
-        Image.fromarray(pixels).save(buffer, format="WEBP", quality=SOURCE_IMAGE_QUALITY)
+            raise AtlasError(f"'{images.root / entry['name']}' could be read during the scan but not now: was it "
+                             f"changed? Run the build again.")
         try:
-            write_atomically(out / entry["file"], buffer.getvalue())
+            write_atomically(out / entry["file"], encode_webp(pixels, SOURCE_IMAGE_QUALITY))
         except OSError as error:
             raise AtlasError(f"Cannot write '{out / entry['file']}': {error.strerror or error}.") from None

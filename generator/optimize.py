@@ -164,14 +164,16 @@ class Optimizer:
         signs_tensor = ops.convert_to_tensor(np.asarray(padded_signs, dtype="float32"))
         rate = ops.convert_to_tensor(np.float32(self.method.learning_rate))
         rows = self._view_rows(generators)
-        curve = [self._measure(self._weights, params, ids_tensor)]  # before: the start image, no random view
+        # The curve: the start image's activation without a random view, each step's value (its view of the image
+        # after the previous update), and the final image's. Without views, step 0 measures the start image itself.
+        curve = [] if self.views is None else [self._measure(self._weights, params, ids_tensor)]
         for step in range(self.method.steps):
             # Compilation can print C++ warnings that mean nothing to a user: keep them off the terminal.
             with stderr_silenced() if self.num_traces == 0 else contextlib.nullcontext():
                 params, state, values = self._step(self._weights, params, state, ids_tensor, signs_tensor, rate,
                                                    rows[step])
-            if step:
-                curve.append(values)  # the step's view of the image after the previous update
+            if step or self.views is None:
+                curve.append(values)
         curve.append(self._measure(self._weights, params, ids_tensor))
         activations = np.stack([ops.convert_to_numpy(values) for values in curve], axis=1)
         images = self.parameterisation.to_display(ops.convert_to_numpy(params))

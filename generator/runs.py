@@ -155,15 +155,12 @@ def to_json_safe(value):
 def merge_units(source: Path, target: Path) -> int:
     """Copy the finished units (manifests and the tiles they name) of another shard's directory into
     ``target``; the runs must be the same (same run.json). Returns how many units were copied."""
-    import shutil
-
     run = read_run(source)
     if (target / RUN_FILE).exists() and read_run(target)["layers"] != run["layers"]:
         raise AtlasError(f"'{source}' holds a different run than '{target}' (other model, layers or settings): "
                          f"only shards of the same build can be merged.")
     if not (target / RUN_FILE).exists():
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source / RUN_FILE, target / RUN_FILE)
+        _copy(source, target, RUN_FILE)
     copied = 0
     for unit in units_from_run(run):
         manifest = read_manifest(unit, source)
@@ -173,13 +170,18 @@ def merge_units(source: Path, target: Path) -> int:
             for sign in ("positive", "negative"):
                 for key in ("image", "thumbnail"):
                     if key in record[sign]:
-                        destination = target / record[sign][key]
-                        destination.parent.mkdir(parents=True, exist_ok=True)
-                        shutil.copyfile(source / record[sign][key], destination)
-        unit.manifest_path(target).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(unit.manifest_path(source), unit.manifest_path(target))
+                        _copy(source, target, record[sign][key])
+        _copy(source, target, unit.manifest_path(Path()))  # last: the unit is done once its manifest is there
         copied += 1
     return copied
+
+
+def _copy(source: Path, target: Path, relative: str | Path) -> None:
+    """Copy one file of an output directory to the same place in another."""
+    import shutil
+
+    (target / relative).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source / relative, target / relative)
 
 
 def read_examples(out: Path) -> dict | None:
@@ -194,13 +196,10 @@ def read_examples(out: Path) -> dict | None:
 def copy_examples(source: Path, target: Path) -> bool:
     """Copy another output directory's finished scan (when ``target`` has none): for merging shards, of which
     only the first scans."""
-    import shutil
-
     record = read_examples(source)
     if record is None or read_examples(target) is not None:
         return False
     for entry in record["images"]:
-        (target / entry["file"]).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source / entry["file"], target / entry["file"])
-    shutil.copyfile(source / EXAMPLES_FILE, target / EXAMPLES_FILE)
+        _copy(source, target, entry["file"])
+    _copy(source, target, EXAMPLES_FILE)
     return True

@@ -73,13 +73,18 @@ def encode_png(tile: np.ndarray, palette: bool = False) -> bytes:
 THUMBNAIL_SIZE = 96
 
 
-def encode_webp_thumbnail(tile: np.ndarray, size: int = THUMBNAIL_SIZE) -> bytes:
-    """A small lossy WebP (quality 85) for galleries; filter pages show the full PNG."""
+def encode_webp(pixels: np.ndarray, quality: int = 85) -> bytes:
+    """Lossy WebP of an RGB uint8 image."""
     import io
 
     buffer = io.BytesIO()
-    Image.fromarray(tile).resize((size, size), Image.Resampling.LANCZOS).save(buffer, format="WEBP", quality=85)
+    Image.fromarray(pixels).save(buffer, format="WEBP", quality=quality)
     return buffer.getvalue()
+
+
+def encode_webp_thumbnail(tile: np.ndarray, size: int = THUMBNAIL_SIZE) -> bytes:
+    """A small lossy WebP (quality 85) for galleries; filter pages show the full PNG."""
+    return encode_webp(np.asarray(Image.fromarray(tile).resize((size, size), Image.Resampling.LANCZOS)))
 
 
 def write_tile(path: Path, tile: np.ndarray) -> None:
