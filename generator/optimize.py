@@ -18,7 +18,7 @@ import numpy as np
 
 from generator import backends, transforms
 from generator.config import MethodSettings
-from generator.models import preprocess
+from generator.models import build_own_filter_extractor, preprocess
 from generator.param import image_seed, parameterisation_for
 from generator.quiet import keras, stderr_silenced
 
@@ -29,11 +29,15 @@ ADAM_BETAS = (0.9, 0.999)
 
 def mean_activation(outputs, filter_ids):
     """Per image b: the mean of ``outputs[b, :, :, filter_ids[b]]``, border trimmed, picked by gather."""
-    height, width = outputs.shape[1], outputs.shape[2]
+    picked = ops.take_along_axis(outputs, ops.reshape(filter_ids, (-1, 1, 1, 1)), axis=3)
+    return mean_of_maps(picked[..., 0])
+
+
+def mean_of_maps(maps):
+    """Per image: the mean of its (H, W) activation map, border trimmed."""
+    height, width = maps.shape[1], maps.shape[2]
     border = BORDER if min(height, width) > 2 * BORDER else 0
-    trimmed = outputs[:, border:height - border, border:width - border, :]
-    picked = ops.take_along_axis(trimmed, ops.reshape(filter_ids, (-1, 1, 1, 1)), axis=3)
-    return ops.mean(ops.cast(picked, "float32"), axis=(1, 2, 3))
+    return ops.mean(ops.cast(maps[:, border:height - border, border:width - border], "float32"), axis=(1, 2))
 
 
 def _per_image(tensor, values):
@@ -116,13 +120,21 @@ class Optimizer:
         self.update = update_for(method)
         self.num_traces = 0
         parameterisation, views = self.parameterisation, self.views
+        # Only each image's own filter where the layer allows it (models.OWN_FILTER_HEADS), else all of them.
+        own_filter = build_own_filter_extractor(extractor)
+        self.model = own_filter or extractor
+
+        def activations(weights, images, filter_ids):
+            inputs = preprocess(images, preprocessing)
+            if own_filter is not None:
+                return mean_of_maps(backends.call_model(own_filter, weights, [inputs, filter_ids]))
+            return mean_activation(backends.call_model(extractor, weights, inputs), filter_ids)
 
         def per_image(weights, params, filter_ids, view_rows):
             images = parameterisation.to_rgb(params)
             if views is not None:
                 images = transforms.apply(images, view_rows)
-            outputs = backends.call_model(extractor, weights, preprocess(images, preprocessing))
-            return mean_activation(outputs, filter_ids)
+            return activations(weights, images, filter_ids)
 
         value_and_gradient = backends.value_and_gradient(per_image)
 
@@ -133,11 +145,9 @@ class Optimizer:
             return params, state, values
 
         def measure(weights, params, filter_ids):
-            images = parameterisation.to_rgb(params)
-            outputs = backends.call_model(extractor, weights, preprocess(images, preprocessing))
-            return mean_activation(outputs, filter_ids)
+            return activations(weights, parameterisation.to_rgb(params), filter_ids)
 
-        self._weights = backends.model_weights(extractor)
+        self._weights = backends.model_weights(self.model)
         self._step = backends.compile_step(step)
         self._measure = backends.compile_step(measure)
 
