@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import generator  # noqa: E402,F401
 from generator import backends  # noqa: E402
 from generator.config import MethodSettings  # noqa: E402
-from generator.models import build_extractor, load_model, precision_policy  # noqa: E402
+from generator.models import build_extractor, build_own_filter_extractor, load_model, precision_policy  # noqa: E402
 from generator.optimize import Optimizer, choose_batch_size  # noqa: E402
 from generator.quiet import keras  # noqa: E402
 
@@ -73,8 +73,10 @@ def matmul_rate(size: int, dtype: str, repeats: int = 5) -> float:
     return 2 * size ** 3 * repeats / (time.perf_counter() - started)
 
 
-def forward_flops(extractor, size: int) -> float:
-    """Multiply-adds x 2 of the extractor's conv layers for one image."""
+def forward_flops(extractor, size: int, own_filter: bool = False) -> float:
+    """Multiply-adds x 2 of the extractor's conv layers for one image; with ``own_filter``, the last layer's
+    filters counted as one (the optimiser computes only each image's own filter there: models.OWN_FILTER_HEADS)."""
+    last = extractor.output._keras_history.operation
     layers = [layer for layer in extractor.layers if type(layer).__name__ != "InputLayer"]
     probe = keras.Model(extractor.inputs, [layer.output for layer in layers])
     specs = probe.compute_output_spec(keras.KerasTensor((1, size, size, 3)))
@@ -85,6 +87,8 @@ def forward_flops(extractor, size: int) -> float:
         if kind not in ("Conv2D", "SeparableConv2D", "DepthwiseConv2D"):
             continue
         height, width, out_channels = spec.shape[1], spec.shape[2], spec.shape[3]
+        if own_filter and layer is last:
+            out_channels = 1
         in_channels = layer.input.shape[-1]
         kernel = layer.kernel_size[0] * layer.kernel_size[1]
         if kind == "Conv2D":
@@ -170,13 +174,14 @@ def _seed_comparison_row(loaded, layer, size, num_seed_filters, batch_size, num_
     method = MethodSettings(name="classic", steps=10, learning_rate=10.0, size=size, target="output",
                             precision=precision)
     extractor = build_extractor(loaded, layer, "output")
-    flops = 2 * forward_flops(extractor, size) * method.steps  # forward + input gradient, per filter
+    own_filter = build_own_filter_extractor(extractor) is not None
+    flops = 2 * forward_flops(extractor, size, own_filter) * method.steps  # forward + input gradient, per filter
     seed = seed_loop(extractor, list(range(num_seed_filters)), method)
     single = optimiser_rate(extractor, method, 1, max(num_seed_filters, 2), loaded.preprocessing)
     chosen = batch_size or choose_batch_size(extractor, size, extractor.output.shape[-1], on_gpu)
     batched = optimiser_rate(extractor, method, chosen, num_batches, loaded.preprocessing)
     achieved = flops / batched["seconds_per_filter"]
-    return {"layer": layer, "size": size, "steps": method.steps, "precision": precision,
+    return {"layer": layer, "size": size, "steps": method.steps, "precision": precision, "own_filter": own_filter,
             "seed_loop_filters_per_second": 1 / seed,
             "single_filters_per_second": single["filters_per_second"], "batched": batched,
             "speedup_vs_seed_loop": seed / batched["seconds_per_filter"],
