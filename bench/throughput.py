@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import generator  # noqa: E402,F401
 from generator import backends  # noqa: E402
 from generator.config import MethodSettings  # noqa: E402
-from generator.models import build_extractor, build_own_filter_extractor, load_model, precision_policy  # noqa: E402
+from generator.heads import build_own_filter_extractor  # noqa: E402
+from generator.models import build_extractor, load_model, precision_policy  # noqa: E402
 from generator.optimize import Optimizer, choose_batch_size  # noqa: E402
 from generator.quiet import keras  # noqa: E402
 
@@ -75,7 +76,7 @@ def matmul_rate(size: int, dtype: str, repeats: int = 5) -> float:
 
 def forward_flops(extractor, size: int, own_filter: bool = False) -> float:
     """Multiply-adds x 2 of the extractor's conv layers for one image; with ``own_filter``, the last layer's
-    filters counted as one (the optimiser computes only each image's own filter there: models.OWN_FILTER_HEADS)."""
+    filters counted as one (the optimiser computes only each image's own filter there: heads.py)."""
     last = extractor.output._keras_history.operation
     layers = [layer for layer in extractor.layers if type(layer).__name__ != "InputLayer"]
     probe = keras.Model(extractor.inputs, [layer.output for layer in layers])

@@ -60,6 +60,17 @@ def value_and_gradient(function):
     raise NotImplementedError(f"Keras backend '{BACKEND}' is not supported; use tensorflow or jax.")
 
 
+def grouped_convolution(inputs, kernel, strides, padding: str, dilation_rate):
+    """2-D convolution of ``inputs`` (N, H, W, G*C) with ``kernel`` (kh, kw, C, G*F) in G groups. Keras routes
+    grouped convolutions on TensorFlow through XLA, which is slow on CPUs; ``tf.nn.convolution`` runs them
+    directly (checked against the ungrouped layer in tests/test_heads.py)."""
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        return tf.nn.convolution(inputs, kernel, strides=strides, padding=padding.upper(), dilations=dilation_rate)
+    return keras.ops.conv(inputs, kernel, strides=strides, padding=padding, dilation_rate=dilation_rate)
+
+
 def compile_step(step, use_xla: bool = False):
     """Trace ``step`` once per input shape: ``tf.function`` (XLA optional) or ``jax.jit``."""
     if BACKEND == "jax":

@@ -353,45 +353,6 @@ def _target_tensor(layer, target: str):
     return outputs
 
 
-class SeparableOwnFilter(keras.layers.Layer):
-    """Each image's own filter of a ``SeparableConv2D`` and no other: the depthwise convolution, then per image
-    the pointwise kernel's column of its filter, that filter's bias and the layer's activation. The same numbers
-    as picking the filter out of the layer's full output, without computing the other filters; on TensorFlow's
-    CPU kernels the input gradient through it costs half as much (bench/throughput.py, Xception's sepconv
-    layers)."""
-
-    def __init__(self, separable, **kwargs):
-        super().__init__(**kwargs)
-        self.separable = separable
-
-    def call(self, inputs, filter_ids):
-        layer, ops = self.separable, keras.ops
-        depthwise = ops.depthwise_conv(inputs, ops.cast(layer.depthwise_kernel, inputs.dtype), strides=layer.strides,
-                                       padding=layer.padding, data_format=layer.data_format,
-                                       dilation_rate=layer.dilation_rate)
-        columns = ops.take(ops.transpose(ops.cast(layer.pointwise_kernel[0, 0], inputs.dtype)), filter_ids, axis=0)
-        outputs = ops.einsum("bhwc,bc->bhw", depthwise, columns)
-        if layer.use_bias:
-            outputs = outputs + ops.take(ops.cast(layer.bias, inputs.dtype), filter_ids, axis=0)[:, None, None]
-        return layer.activation(outputs)
-
-
-OWN_FILTER_HEADS = {"SeparableConv2D": SeparableOwnFilter}  # layer type -> its own-filter head
-
-
-def build_own_filter_extractor(extractor):
-    """``(images, filter_ids) -> (B, H, W)``: each image's own filter of the extractor's last layer, computed
-    alone, where that layer's type has an own-filter head (``OWN_FILTER_HEADS``); otherwise None, and the caller
-    picks the filter out of the full output."""
-    layer = extractor.output._keras_history.operation
-    head = OWN_FILTER_HEADS.get(type(layer).__name__)
-    if head is None or getattr(layer, "data_format", "channels_last") != "channels_last":
-        return None
-    filter_ids = keras.Input(shape=(), dtype="int32", name="filter_ids")
-    outputs = head(layer, name=f"{_safe(layer.name)}_own_filter")(layer.input, filter_ids)
-    return keras.Model([*extractor.inputs, filter_ids], outputs, name=f"{extractor.name}_own_filter")
-
-
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", name)
 

@@ -18,7 +18,8 @@ import numpy as np
 
 from generator import backends, transforms
 from generator.config import MethodSettings
-from generator.models import build_own_filter_extractor, preprocess
+from generator.heads import build_own_filter_extractor
+from generator.models import preprocess
 from generator.param import image_seed, parameterisation_for
 from generator.quiet import keras, stderr_silenced
 
@@ -120,7 +121,7 @@ class Optimizer:
         self.update = update_for(method)
         self.num_traces = 0
         parameterisation, views = self.parameterisation, self.views
-        # Only each image's own filter where the layer allows it (models.OWN_FILTER_HEADS), else all of them.
+        # Only each image's own filter where the layer has a head (heads.py), else all of its filters.
         own_filter = build_own_filter_extractor(extractor)
         self.model = own_filter or extractor
 

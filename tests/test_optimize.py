@@ -1,13 +1,10 @@
 """The optimiser: faithful to the seed, raises the activation, and a batch equals its single filters."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 
-from generator import backends
 from generator.config import MethodSettings
-from generator.models import LoadedModel, build_extractor, build_own_filter_extractor
+from generator.models import build_extractor
 from generator.optimize import Optimizer, choose_batch_size
 from generator.param import image_seed
 from generator.quiet import keras
@@ -109,55 +106,3 @@ def test_fourier_moves_the_activation_both_ways(tiny):
     assert (down.activations[:, -1] < down.activations[:, 0]).mean() >= 0.9
     assert ((0 <= up.images) & (up.images <= 1)).all()  # sigmoid images
 
-
-def _separable_model():
-    """A small named CNN whose layers are SeparableConv2D, with stride, dilation, bias and a fused activation."""
-    inputs = keras.Input((None, None, 3), name="image")
-    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="stem")(inputs)
-    x = keras.layers.SeparableConv2D(10, 3, strides=2, padding="same", depth_multiplier=2, name="strided")(x)
-    x = keras.layers.SeparableConv2D(7, 3, dilation_rate=2, activation="tanh", name="dilated")(x)
-    model = keras.Model(inputs, x, name="tiny_separable")
-    generator_ = np.random.default_rng(11)
-    model.set_weights([generator_.normal(0, 0.4, size=w.shape).astype("float32") for w in model.get_weights()])
-    return LoadedModel("tiny-separable", "seeded", model, "unit")
-
-
-@pytest.mark.parametrize("layer, target", [("strided", "output"), ("dilated", "output"),
-                                           ("dilated", "pre_activation")])
-def test_own_filter_head_equals_picking_from_the_full_output(layer, target, monkeypatch):
-    """A SeparableConv2D target computes each image's own filter alone: same values, same images."""
-    import generator.optimize as optimize
-
-    extractor = build_extractor(_separable_model(), layer, target)
-    own = build_own_filter_extractor(extractor)
-    assert own is not None
-    images = np.random.default_rng(1).random((3, 24, 24, 3), dtype=np.float32)
-    filter_ids = np.array([0, 6, 3], "int32")
-    full = np.asarray(keras.ops.convert_to_numpy(extractor(images)))
-    alone = np.asarray(keras.ops.convert_to_numpy(own([images, filter_ids])))
-    np.testing.assert_allclose(alone, full[np.arange(3), :, :, filter_ids], rtol=1e-5, atol=1e-5)
-
-    # The gradient the optimiser follows is the same.
-    ops = keras.ops
-    gradients = []
-    for model, inputs in ((own, lambda x: [x, ops.convert_to_tensor(filter_ids)]), (extractor, lambda x: x)):
-        picked = (lambda w, x, ids, m=model, f=inputs: optimize.mean_of_maps(backends.call_model(m, w, f(x)))
-                  if m is own else optimize.mean_activation(backends.call_model(m, w, f(x)), ids))
-        values, grads = backends.value_and_gradient(picked)(backends.model_weights(model), ops.convert_to_tensor(
-            images), ops.convert_to_tensor(filter_ids))
-        gradients.append(ops.convert_to_numpy(grads))
-    assert np.abs(gradients[1]).max() > 0
-    np.testing.assert_allclose(gradients[0], gradients[1], rtol=1e-4, atol=1e-4 * np.abs(gradients[1]).max())
-
-    method = dataclasses.replace(METHOD, size=24, steps=4)
-    with_head = Optimizer(extractor, method, batch_size=4, preprocessing="unit").run([0, 6, 3], [1.0, -1.0, 1.0])
-    assert with_head.activations[:, -1] @ [1, -1, 1] > with_head.activations[:, 0] @ [1, -1, 1]
-    monkeypatch.setattr(optimize, "build_own_filter_extractor", lambda extractor: None)
-    without = Optimizer(extractor, method, batch_size=4, preprocessing="unit").run([0, 6, 3], [1.0, -1.0, 1.0])
-    # Steps of 10 pixel units amplify float rounding (the two paths sum in different orders).
-    np.testing.assert_allclose(with_head.images, without.images, atol=2e-2)
-    np.testing.assert_allclose(with_head.activations, without.activations, rtol=1e-3, atol=1e-3)
-
-
-def test_layers_without_a_head_pick_from_the_full_output(tiny):
-    assert build_own_filter_extractor(build_extractor(tiny, "conv3")) is None
