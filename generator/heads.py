@@ -23,6 +23,13 @@ from generator.quiet import keras
 
 ops = keras.ops
 ELEMENTWISE_LAYERS = ("LeakyOutput", "Activation", "ReLU", "LeakyReLU")
+ACROSS_CHANNELS = ("softmax", "log_softmax")  # activations that a single filter's map cannot be given alone
+
+
+def _elementwise(layer) -> bool:
+    """Whether the layer's activation (if any) acts on each value alone."""
+    activation = getattr(layer, "activation", None)
+    return getattr(activation, "__name__", "linear") not in ACROSS_CHANNELS
 
 
 class SeparableOwnFilter(keras.layers.Layer):
@@ -95,9 +102,11 @@ def build_own_filter_extractor(extractor):
     layer = extractor.output._keras_history.operation
     after = []
     while type(layer).__name__ in ELEMENTWISE_LAYERS:
+        if not _elementwise(layer):
+            return None
         after.append(layer)
         layer = layer.input._keras_history.operation
-    if type(layer).__name__ not in HEADS or not _supports(layer):
+    if type(layer).__name__ not in HEADS or not _elementwise(layer) or not _supports(layer):
         return None
     filter_ids = keras.Input(shape=(), dtype="int32", name="filter_ids")
     outputs = HEADS[type(layer).__name__](layer, name=re.sub(r"[^A-Za-z0-9_]", "_", layer.name) + "_own_filter")(

@@ -107,3 +107,10 @@ def test_a_mixed_precision_head_computes_in_the_policy_dtype(small):
 def test_layers_without_a_head_pick_from_the_full_output(tiny):
     assert build_own_filter_extractor(build_extractor(tiny, "pool")) is None
     assert build_own_filter_extractor(build_extractor(tiny, "conv3")) is not None
+    # A softmax over the filters cannot be computed from one filter's map.
+    inputs = keras.Input((None, None, 3))
+    across = keras.layers.Conv2D(4, 3, activation="softmax", name="across")(inputs)
+    after = keras.layers.Activation("softmax", name="after")(keras.layers.Conv2D(4, 3, name="plain")(inputs))
+    loaded = LoadedModel("softmaxes", "seeded", keras.Model(inputs, [across, after]), "unit")
+    assert build_own_filter_extractor(build_extractor(loaded, "across")) is None
+    assert build_own_filter_extractor(build_extractor(loaded, "after")) is None
