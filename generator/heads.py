@@ -16,9 +16,8 @@ picks the filter out of the full output (optimize.mean_activation).
 
 from __future__ import annotations
 
-import re
-
 from generator import backends
+from generator.models import safe_name
 from generator.quiet import keras
 
 ops = keras.ops
@@ -32,53 +31,52 @@ def _elementwise(layer) -> bool:
     return getattr(activation, "__name__", "linear") not in ACROSS_CHANNELS
 
 
-class SeparableOwnFilter(keras.layers.Layer):
-    """Each image's own filter of a ``SeparableConv2D``: depthwise convolution, its filter's pointwise column,
-    bias and activation. Measured on Xception's block2_sepconv1 (TensorFlow, CPU, batch 4): forward + input
-    gradient 76-87 ms, against 126-176 ms through the whole layer."""
+class OwnFilterHead(keras.layers.Layer):
+    """``(layer input, filter_ids) -> (B, H, W)``: the target layer's filter ``filter_ids[b]`` for image b, with
+    the layer's own weights; subclasses compute the map before bias and activation (``filter_maps``)."""
 
-    def __init__(self, separable, **kwargs):
+    def __init__(self, target, **kwargs):
         super().__init__(**kwargs)
-        self.separable = separable
+        self.target = target
 
     def call(self, inputs, filter_ids):
-        layer = self.separable
+        maps = self.filter_maps(inputs, filter_ids)
+        if self.target.use_bias:
+            maps = maps + ops.take(ops.cast(self.target.bias, maps.dtype), filter_ids, axis=0)[:, None, None]
+        return self.target.activation(maps)
+
+    def compute_output_spec(self, inputs, filter_ids):
+        return keras.KerasTensor(self.target.compute_output_shape(inputs.shape)[:3], dtype=self.compute_dtype)
+
+
+class SeparableOwnFilter(OwnFilterHead):
+    """Each image's own filter of a ``SeparableConv2D``: depthwise convolution, its filter's pointwise column.
+    Measured on Xception's block2_sepconv1 (TensorFlow, CPU, batch 4): forward + input gradient 76-87 ms, against
+    126-176 ms through the whole layer."""
+
+    def filter_maps(self, inputs, filter_ids):
+        layer = self.target
         depthwise = ops.depthwise_conv(inputs, ops.cast(layer.depthwise_kernel, inputs.dtype), strides=layer.strides,
                                        padding=layer.padding, data_format=layer.data_format,
                                        dilation_rate=layer.dilation_rate)
         columns = ops.take(ops.transpose(ops.cast(layer.pointwise_kernel[0, 0], inputs.dtype)), filter_ids, axis=0)
-        return _finish(layer, ops.einsum("bhwc,bc->bhw", depthwise, columns), filter_ids)
+        return ops.einsum("bhwc,bc->bhw", depthwise, columns)
 
 
-class ConvolutionOwnFilter(keras.layers.Layer):
+class ConvolutionOwnFilter(OwnFilterHead):
     """Each image's own filter of a ``Conv2D``: the batch folded into channels, ``(B, H, W, C) -> (1, H, W, B*C)``,
-    and one convolution with B groups, group b holding the kernel of filter ``filter_ids[b]``; bias and
-    activation. Measured on vgg16-hed's block1_conv2 (TensorFlow, 2-core CPU, fourier, 64 images of 64 px): 353-361
-    ms a step, against 646-654 ms through the whole layer; on block3_conv3 and block5_conv3, where the target is a
-    small part of the work, no difference beyond the noise."""
+    and one convolution with B groups, group b holding the kernel of filter ``filter_ids[b]``. Measured on
+    vgg16-hed's block1_conv2 (TensorFlow, 2-core CPU, fourier, 64 images of 64 px): 353-361 ms a step, against
+    646-654 ms through the whole layer; on block3_conv3 and block5_conv3, where the target is a small part of the
+    work, no difference beyond the noise."""
 
-    def __init__(self, convolution, **kwargs):
-        super().__init__(**kwargs)
-        self.convolution = convolution
-
-    def call(self, inputs, filter_ids):
-        layer = self.convolution
+    def filter_maps(self, inputs, filter_ids):
+        layer = self.target
         batch, height, width, channels = inputs.shape
         folded = ops.reshape(ops.transpose(inputs, (1, 2, 0, 3)), (1, height, width, batch * channels))
         kernels = ops.take(ops.cast(layer.kernel, inputs.dtype), filter_ids, axis=3)  # (kh, kw, C, B)
         outputs = backends.grouped_convolution(folded, kernels, layer.strides, layer.padding, layer.dilation_rate)
-        return _finish(layer, ops.transpose(outputs[0], (2, 0, 1)), filter_ids)
-
-    def compute_output_spec(self, inputs, filter_ids):
-        shape = self.convolution.compute_output_shape(inputs.shape)
-        return keras.KerasTensor(shape[:3], dtype=self.compute_dtype)
-
-
-def _finish(layer, maps, filter_ids):
-    """The layer's bias and activation on the (B, H, W) maps of each image's filter."""
-    if layer.use_bias:
-        maps = maps + ops.take(ops.cast(layer.bias, maps.dtype), filter_ids, axis=0)[:, None, None]
-    return layer.activation(maps)
+        return ops.transpose(outputs[0], (2, 0, 1))
 
 
 def _supports(layer) -> bool:
@@ -109,8 +107,7 @@ def build_own_filter_extractor(extractor):
     if type(layer).__name__ not in HEADS or not _elementwise(layer) or not _supports(layer):
         return None
     filter_ids = keras.Input(shape=(), dtype="int32", name="filter_ids")
-    outputs = HEADS[type(layer).__name__](layer, name=re.sub(r"[^A-Za-z0-9_]", "_", layer.name) + "_own_filter")(
-        layer.input, filter_ids)
+    outputs = HEADS[type(layer).__name__](layer, name=f"{safe_name(layer.name)}_own_filter")(layer.input, filter_ids)
     for elementwise in reversed(after):
         outputs = elementwise(outputs)
     return keras.Model([*extractor.inputs, filter_ids], outputs, name=f"{extractor.name}_own_filter")

@@ -329,14 +329,14 @@ def build_extractor(loaded: LoadedModel, layer_name: str, target: str = "output"
     layer = loaded.model.get_layer(layer_name)
     outputs = _target_tensor(layer, target)
     suffix = "" if outputs is layer.output else f"_{target}"
-    return keras.Model(loaded.model.inputs, outputs, name=f"extract_{_safe(layer_name)}{suffix}")
+    return keras.Model(loaded.model.inputs, outputs, name=f"extract_{safe_name(layer_name)}{suffix}")
 
 
 def build_multi_extractor(loaded: LoadedModel, layer_names: list[str], target: str = "pre_activation"):
     """One model with an output per layer (in the order given): one forward pass serves them all."""
     layers = [loaded.model.get_layer(name) for name in layer_names]
     return keras.Model(loaded.model.inputs, [_target_tensor(layer, target) for layer in layers],
-                       name="extract_" + "_".join(_safe(name) for name in layer_names)[:200])
+                       name="extract_" + "_".join(safe_name(name) for name in layer_names)[:200])
 
 
 def _target_tensor(layer, target: str):
@@ -353,7 +353,8 @@ def _target_tensor(layer, target: str):
     return outputs
 
 
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
+    """A layer name as Keras accepts it in a model or layer name."""
     return re.sub(r"[^A-Za-z0-9_]", "_", name)
 
 
