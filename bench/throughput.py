@@ -9,6 +9,7 @@ device's matmul rate, all in one process on one machine. Prints a table and writ
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -164,30 +165,50 @@ def optimiser_rate(extractor, method, batch_size: int, num_batches: int, preproc
 
 
 def seed_comparison(model_name: str, layers, size: int, num_seed_filters: int, batch_size: int | None,
-                    num_batches: int, peak: float, on_gpu: bool, precision: str = "float32") -> list[dict]:
-    with precision_policy(precision):
-        loaded = load_model(model_name, "none")
-        return [_seed_comparison_row(loaded, layer, size, num_seed_filters, batch_size, num_batches, peak, on_gpu,
-                                     precision) for layer in layers]
+                    num_batches: int, peaks: dict, on_gpu: bool, precisions=("float32",)) -> list[dict]:
+    """Per layer: the seed loop in float32 (as the seed runs), then the project's path, one filter at a time and
+    batched, in each precision. One row per (layer, precision)."""
+    with precision_policy("float32"):
+        seed_model = load_model(model_name, "none")
+    models = {}
+    for precision in precisions:
+        with precision_policy(precision):
+            models[precision] = load_model(model_name, "none")
+    rows = []
+    for layer in layers:
+        method = MethodSettings(name="classic", steps=10, learning_rate=10.0, size=size, target="output")
+        seed = seed_loop(build_extractor(seed_model, layer, "output"), list(range(num_seed_filters)), method)
+        for precision in precisions:
+            with precision_policy(precision):
+                rows.append(_project_row(models[precision], layer, dataclasses.replace(method, precision=precision),
+                                         seed, num_seed_filters, batch_size, num_batches, peaks, on_gpu))
+    return rows
 
 
-def _seed_comparison_row(loaded, layer, size, num_seed_filters, batch_size, num_batches, peak, on_gpu, precision):
-    method = MethodSettings(name="classic", steps=10, learning_rate=10.0, size=size, target="output",
-                            precision=precision)
+def _project_row(loaded, layer, method, seed, num_seed_filters, batch_size, num_batches, peaks, on_gpu):
     extractor = build_extractor(loaded, layer, "output")
     own_filter = build_own_filter_extractor(extractor) is not None
-    flops = 2 * forward_flops(extractor, size, own_filter) * method.steps  # forward + input gradient, per filter
-    seed = seed_loop(extractor, list(range(num_seed_filters)), method)
+    flops = 2 * forward_flops(extractor, method.size, own_filter) * method.steps  # forward + input gradient
     single = optimiser_rate(extractor, method, 1, max(num_seed_filters, 2), loaded.preprocessing)
-    chosen = batch_size or choose_batch_size(extractor, size, extractor.output.shape[-1], on_gpu)
+    chosen = batch_size or choose_batch_size(extractor, method.size, extractor.output.shape[-1], on_gpu)
     batched = optimiser_rate(extractor, method, chosen, num_batches, loaded.preprocessing)
     achieved = flops / batched["seconds_per_filter"]
-    return {"layer": layer, "size": size, "steps": method.steps, "precision": precision, "own_filter": own_filter,
-            "seed_loop_filters_per_second": 1 / seed,
+    reference = "bfloat16" if method.precision == "mixed" else "float32"
+    return {"layer": layer, "size": method.size, "steps": method.steps, "precision": method.precision,
+            "own_filter": own_filter, "seed_loop_filters_per_second": 1 / seed,
             "single_filters_per_second": single["filters_per_second"], "batched": batched,
             "speedup_vs_seed_loop": seed / batched["seconds_per_filter"],
             "speedup_vs_single": single["seconds_per_filter"] / batched["seconds_per_filter"],
-            "step_flop_rate": achieved, "share_of_matmul_rate": achieved / peak}
+            "step_flop_rate": achieved, "matmul_reference": reference, "share_of_matmul_rate": achieved / peaks[reference]}
+
+
+def parse_precisions(text: str) -> tuple[str, ...]:
+    if text == "auto":
+        return ("float32", "mixed") if backends.fast_bfloat16() else ("float32",)
+    precisions = tuple(part.strip() for part in text.split(","))
+    if not precisions or any(part not in ("float32", "mixed") for part in precisions):
+        raise SystemExit(f"--precision: float32, mixed, both separated by a comma, or auto; got {text!r}")
+    return precisions
 
 
 def end_to_end(arguments: list[str]) -> dict:
@@ -216,7 +237,9 @@ def main():
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--seed-filters", type=int, default=None, help="filters timed in the seed loop")
     parser.add_argument("--layers", default=",".join(SEED_LAYERS))
-    parser.add_argument("--precision", choices=("float32", "mixed"), default="float32")
+    parser.add_argument("--precision", default="auto",
+                        help="float32, mixed or both (float32,mixed) for the project's path; auto: float32, and "
+                             "mixed too where the device computes bfloat16 natively. The seed loop is float32.")
     parser.add_argument("--weights", default=None, help="vgg16-hed weights file for the end-to-end run")
     parser.add_argument("--examples", default=None, help="--examples of the end-to-end run (default: shipped)")
     parser.add_argument("--json", type=Path, default=None)
@@ -227,35 +250,37 @@ def main():
     print(f"# {info['device']} · {info['cpu']} ({info['cpu_cores']} cores) · {info['backend']} · "
           f"{', '.join(f'{k} {v}' for k, v in info['versions'].items())}")
     peak32 = matmul_rate(1024 if options.quick else (8192 if on_gpu else 2048), "float32")
+    precisions = parse_precisions(options.precision)
     rates = {"float32": peak32}
-    if on_gpu:
-        rates["bfloat16"] = matmul_rate(8192, "bfloat16")
+    if on_gpu or "mixed" in precisions:
+        rates["bfloat16"] = matmul_rate(1024 if options.quick else (8192 if on_gpu else 2048), "bfloat16")
     print("dense matmul: " + ", ".join(f"{k} {v / 1e12:.2f} TFLOP/s" for k, v in rates.items()))
 
-    reference = "bfloat16" if options.precision == "mixed" and on_gpu else "float32"
     if options.quick:
         rows = seed_comparison("tiny-cnn", ("conv3",), 32, options.seed_filters or 2, options.batch_size or 8, 2,
-                               peak32, on_gpu)
+                               rates, on_gpu, precisions)
     else:
         rows = seed_comparison("xception", options.layers.split(","), 200,
                                options.seed_filters or (16 if on_gpu else 3), options.batch_size,
-                               4 if on_gpu else 1, rates[reference],
-                               on_gpu, options.precision)
-    print(f"\n{'layer':<18} {'seed loop':>10} {'one at a time':>14} {'batched':>10} {'batch':>6} "
+                               4 if on_gpu else 1, rates, on_gpu, precisions)
+    print(f"\n{'layer':<18} {'precision':>9} {'seed loop':>10} {'one at a time':>14} {'batched':>10} {'batch':>6} "
           f"{'vs seed':>8} {'vs single':>10} {'step FLOP/s':>12} {'of matmul':>10}")
     for row in rows:
-        print(f"{row['layer']:<18} {row['seed_loop_filters_per_second']:>10.2f} "
+        print(f"{row['layer']:<18} {row['precision']:>9} {row['seed_loop_filters_per_second']:>10.2f} "
               f"{row['single_filters_per_second']:>14.2f} "
               f"{row['batched']['filters_per_second']:>10.2f} {row['batched']['batch_size']:>6} "
               f"{row['speedup_vs_seed_loop']:>7.1f}x {row['speedup_vs_single']:>9.1f}x "
               f"{row['step_flop_rate'] / 1e12:>9.3f} T {row['share_of_matmul_rate']:>9.0%}")
-    print("(filters per second; classic method, 10 steps, 200x200, random weights)")
+    print(f"(filters per second; classic method, 10 steps, {rows[0]['size']}x{rows[0]['size']}, random weights; "
+          "the seed loop in float32; "
+          "FLOP shares of the matmul rate in the row's precision)")
 
     atlas_profile = options.atlas if options.atlas != "auto" else ("full" if on_gpu else "preview")
     atlas_run = None
     if atlas_profile != "none":
         arguments = (["--model", "tiny-cnn", "--size", "32", "--steps", "8", "--profile", "full"] if options.quick
-                     else ["--config", "atlas.toml", "--profile", atlas_profile, "--precision", options.precision,
+                     else ["--config", "atlas.toml", "--profile", atlas_profile,
+                           "--precision", options.precision if options.precision in ("float32", "mixed") else "auto",
                            *(["--weights", options.weights] if options.weights else []),
                            *(["--examples", options.examples] if options.examples else [])])
         atlas_run = end_to_end(arguments)

@@ -98,7 +98,9 @@ def build(
     out: Optional[str] = typer.Option(None, help="Output directory of the site (default site/)."),
     config: Optional[Path] = typer.Option(None, help="A TOML file with the same keys (learning_rate, ...)."),
     profile: Optional[str] = typer.Option(None, help="auto (default: full with a GPU, else preview) | preview | full."),
-    precision: Optional[str] = typer.Option(None, help="float32 (default) | mixed: bfloat16 compute on GPUs."),
+    precision: Optional[str] = typer.Option(None, help="auto (default: mixed where the device computes bfloat16 natively, else "
+                                                         "float32) | float32 | mixed: bfloat16 compute, float32 "
+                                                         "loss."),
     shard: Optional[str] = typer.Option(None, help="I/N: build only shard I (0-based) of N, e.g. in an array job."),
     dask: Optional[str] = typer.Option(None, help="Run the units on a Dask cluster: a scheduler ADDRESS, or "
                                                   "local:N for N worker processes on this machine."),
@@ -118,9 +120,10 @@ def build(
         merged = base.merged_with(given)
         from generator import atlas, backends
 
-        settings = resolve(merged, backends.gpu_available())
+        settings = resolve(merged, backends.gpu_available(), backends.fast_bfloat16())
         typer.echo(f"Profile: {settings.profile} ({settings.profile_reason}). Method {settings.method.name}, "
-                   f"{settings.method.steps} steps, {settings.method.size or 'auto'} px; backend {backends.BACKEND}, "
+                   f"{settings.method.steps} steps, {settings.method.size or 'auto'} px, "
+                   f"{settings.method.precision}; backend {backends.BACKEND}, "
                    f"device {backends.describe_device()}.", err=True)
         with RichProgress() as progress:
             report = atlas.build(settings, progress, shard=parse_shard(shard), dask=dask)

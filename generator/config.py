@@ -18,7 +18,7 @@ from generator.errors import AtlasError
 METHODS = ("fourier", "classic")
 DEFAULT_METHOD = "fourier"
 PROFILES = ("auto", "preview", "full")
-PRECISIONS = ("float32", "mixed")
+PRECISIONS = ("auto", "float32", "mixed")
 PREVIEW_FILTERS = 16
 
 
@@ -35,7 +35,7 @@ class MethodSettings:
     jitter: float = 0.0  # random shift per step, as a fraction of the size
     scale: float = 0.0  # random zoom per step in [1 - scale, 1 + scale]
     rotate: float = 0.0  # random rotation per step in [-rotate, rotate] degrees
-    precision: str = "float32"  # or "mixed": bfloat16 compute, float32 variables and loss (for GPUs)
+    precision: str = "float32"  # or "mixed": bfloat16 compute, float32 variables and loss
 
     def key(self) -> str:
         """A short stable hash of the settings, used to tell whether finished work still matches."""
@@ -200,8 +200,11 @@ def parse_batch_size(value: int | str | None) -> int | None:
     return _positive("batch_size", value)
 
 
-def resolve(config: AtlasConfig, has_gpu: bool) -> RunSettings:
-    """Fill in defaults: the method's, then the profile's, then the explicitly given options."""
+def resolve(config: AtlasConfig, has_gpu: bool, fast_bfloat16: bool = False) -> RunSettings:
+    """Fill in defaults: the method's, then the profile's, then the explicitly given options.
+
+    ``fast_bfloat16``: the device computes bfloat16 natively (``backends.fast_bfloat16``), so ``--precision auto``
+    (the default) means ``mixed``; otherwise ``float32``."""
     method = config.method or DEFAULT_METHOD
     if method not in METHODS:
         raise AtlasError(f"Unknown method '{method}'; choose one of: {', '.join(METHODS)}.")
@@ -220,9 +223,11 @@ def resolve(config: AtlasConfig, has_gpu: bool) -> RunSettings:
     seed = config.seed if config.seed is not None else 0
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise AtlasError(f"--seed must be a whole number of 0 or more, got {seed!r}.")
-    precision = config.precision or "float32"
+    precision = config.precision or "auto"
     if precision not in PRECISIONS:
         raise AtlasError(f"Unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}.")
+    if precision == "auto":
+        precision = "mixed" if fast_bfloat16 else "float32"
     return RunSettings(
         model=config.model or "vgg16-hed",
         weights=config.weights or "default",

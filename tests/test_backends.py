@@ -50,3 +50,29 @@ def test_tensorflow_and_jax_agree(tiny, method):
     there = json.loads(completed.stdout.strip().splitlines()[-1])
     np.testing.assert_allclose(here.images, np.array(there["images"]), rtol=1e-3, atol=1e-3)
     np.testing.assert_allclose(here.activations, np.array(there["activations"]), rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("backend, capability, flags, onednn, expected", [
+    ("tensorflow", None, {"avx2", "avx512_bf16"}, None, True),  # Zen 4, Sapphire Rapids
+    ("tensorflow", None, {"avx2", "amx_bf16"}, None, True),
+    ("tensorflow", None, {"avx2", "avx512f"}, None, False),  # no native bfloat16
+    ("tensorflow", None, {"avx512_bf16"}, "0", False),  # oneDNN switched off
+    ("jax", None, {"avx512_bf16"}, None, False),  # XLA on CPU: measured no faster
+    ("jax", (9, 0), set(), None, True),  # H100/H200
+    ("tensorflow", (7, 0), {"avx512_bf16"}, None, False),  # V100: the GPU decides, and it has no bfloat16
+])
+def test_fast_bfloat16_follows_the_hardware(monkeypatch, backend, capability, flags, onednn, expected):
+    monkeypatch.setattr(backends, "BACKEND", backend)
+    monkeypatch.setattr(backends, "gpu_compute_capability", lambda: capability)
+    monkeypatch.setattr(backends, "cpu_flags", lambda: flags)
+    if onednn is None:
+        monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    else:
+        monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", onednn)
+    assert backends.fast_bfloat16() is expected
+
+
+def test_cpu_flags_are_read_on_linux():
+    if not os.path.exists("/proc/cpuinfo"):
+        pytest.skip("no /proc/cpuinfo on this system")
+    assert {"fpu"} <= backends.cpu_flags() or "aarch64" in os.uname().machine  # x86 CPUs all list fpu

@@ -98,3 +98,12 @@ def test_dataset_examples_default_to_the_shipped_photos_and_can_be_set_or_turned
     assert settings.source == str(tmp_path) and settings.num_examples == 4
     with pytest.raises(AtlasError, match="is not a folder"):
         resolve(AtlasConfig(examples=str(tmp_path / "missing")), has_gpu=False)
+
+
+def test_precision_auto_is_mixed_only_where_bfloat16_is_native():
+    assert resolve(AtlasConfig(), has_gpu=False).method.precision == "float32"
+    assert resolve(AtlasConfig(), has_gpu=False, fast_bfloat16=True).method.precision == "mixed"
+    assert resolve(AtlasConfig(precision="auto"), has_gpu=True, fast_bfloat16=False).method.precision == "float32"
+    assert resolve(AtlasConfig(precision="float32"), has_gpu=True, fast_bfloat16=True).method.precision == "float32"
+    with pytest.raises(AtlasError, match="Unknown precision 'half'; choose one of: auto, float32, mixed"):
+        resolve(AtlasConfig(precision="half"), has_gpu=False)
