@@ -94,20 +94,30 @@ def _supports(layer) -> bool:
 HEADS = {"SeparableConv2D": SeparableOwnFilter, "Conv2D": ConvolutionOwnFilter}  # layer type -> its head
 
 
+def _input_of(tensor):
+    """The input of the layer call that made ``tensor``, in this graph: a layer shared between graphs (a folded
+    copy of a model shares its other layers, see folding.py) has one call, and one input, per graph."""
+    history = tensor._keras_history
+    return history.operation._inbound_nodes[history.node_index].input_tensors[0]
+
+
 def build_own_filter_extractor(extractor):
     """``(images, filter_ids) -> (B, H, W)``: each image's own filter of the extractor's target layer, computed
     alone, where that layer has a head; otherwise None, and the caller picks the filter out of the full output."""
-    layer = extractor.output._keras_history.operation
+    tensor = extractor.output
+    layer = tensor._keras_history.operation
     after = []
     while type(layer).__name__ in ELEMENTWISE_LAYERS:
         if not _elementwise(layer):
             return None
         after.append(layer)
-        layer = layer.input._keras_history.operation
+        tensor = _input_of(tensor)
+        layer = tensor._keras_history.operation
     if type(layer).__name__ not in HEADS or not _elementwise(layer) or not _supports(layer):
         return None
     filter_ids = keras.Input(shape=(), dtype="int32", name="filter_ids")
-    outputs = HEADS[type(layer).__name__](layer, name=f"{safe_name(layer.name)}_own_filter")(layer.input, filter_ids)
+    head = HEADS[type(layer).__name__](layer, name=f"{safe_name(layer.name)}_own_filter")
+    outputs = head(_input_of(tensor), filter_ids)
     for elementwise in reversed(after):
         outputs = elementwise(outputs)
     return keras.Model([*extractor.inputs, filter_ids], outputs, name=f"{extractor.name}_own_filter")

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from generator.errors import AtlasError
+from generator.folding import fold_batch_norms
 from generator.quiet import keras
 
 EMBEDDED_MODELS = ("vgg16-hed", "tiny-cnn")
@@ -329,7 +330,7 @@ def build_extractor(loaded: LoadedModel, layer_name: str, target: str = "output"
     layer = loaded.model.get_layer(layer_name)
     outputs = _target_tensor(layer, target)
     suffix = "" if outputs is layer.output else f"_{target}"
-    return keras.Model(loaded.model.inputs, outputs, name=f"extract_{safe_name(layer_name)}{suffix}")
+    return fold_batch_norms(keras.Model(loaded.model.inputs, outputs, name=f"extract_{safe_name(layer_name)}{suffix}"))
 
 
 def build_multi_extractor(loaded: LoadedModel, layer_names: list[str], target: str = "pre_activation"):
