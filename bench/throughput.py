@@ -28,7 +28,7 @@ import generator  # noqa: E402,F401
 from generator import backends  # noqa: E402
 from generator.config import MethodSettings  # noqa: E402
 from generator.heads import build_own_filter_extractor  # noqa: E402
-from generator.models import build_extractor, load_model, precision_policy  # noqa: E402
+from generator.models import build_extractor, call_output_shapes, layer_calls, load_model, precision_policy  # noqa: E402
 from generator.optimize import Optimizer, choose_batch_size  # noqa: E402
 from generator.quiet import keras  # noqa: E402
 
@@ -79,19 +79,14 @@ def forward_flops(extractor, size: int, own_filter: bool = False) -> float:
     """Multiply-adds x 2 of the extractor's conv layers for one image; with ``own_filter``, the last layer's
     filters counted as one (the optimiser computes only each image's own filter there: heads.py)."""
     last = extractor.output._keras_history.operation
-    layers = [layer for layer in extractor.layers if type(layer).__name__ != "InputLayer"]
-    probe = keras.Model(extractor.inputs, [layer.output for layer in layers])
-    specs = probe.compute_output_spec(keras.KerasTensor((1, size, size, 3)))
-    specs = specs if isinstance(specs, (list, tuple)) else [specs]
+    nodes = layer_calls(extractor, ("Conv2D", "SeparableConv2D", "DepthwiseConv2D"))
     total = 0.0
-    for layer, spec in zip(layers, specs):
-        kind = type(layer).__name__
-        if kind not in ("Conv2D", "SeparableConv2D", "DepthwiseConv2D"):
-            continue
-        height, width, out_channels = spec.shape[1], spec.shape[2], spec.shape[3]
+    for node, shape in zip(nodes, call_output_shapes(extractor, nodes, size)):
+        layer, kind = node.operation, type(node.operation).__name__
+        height, width, out_channels = shape[1], shape[2], shape[3]
         if own_filter and layer is last:
             out_channels = 1
-        in_channels = layer.input.shape[-1]
+        in_channels = node.input_tensors[0].shape[-1]
         kernel = layer.kernel_size[0] * layer.kernel_size[1]
         if kind == "Conv2D":
             total += 2 * height * width * kernel * in_channels * out_channels
@@ -177,7 +172,9 @@ def seed_comparison(model_name: str, layers, size: int, num_seed_filters: int, b
     rows = []
     for layer in layers:
         method = MethodSettings(name="classic", steps=10, learning_rate=10.0, size=size, target="output")
-        seed = seed_loop(build_extractor(seed_model, layer, "output"), list(range(num_seed_filters)), method)
+        # the seed's own feature extractor: the model up to the layer as Keras has it (no folding, no head)
+        seed_extractor = keras.Model(seed_model.model.inputs, seed_model.model.get_layer(layer).output)
+        seed = seed_loop(seed_extractor, list(range(num_seed_filters)), method)
         for precision in precisions:
             with precision_policy(precision):
                 rows.append(_project_row(models[precision], layer, dataclasses.replace(method, precision=precision),

@@ -354,6 +354,25 @@ def _target_tensor(layer, target: str):
     return outputs
 
 
+def layer_calls(model, kinds: tuple[str, ...] | None = None) -> list:
+    """The model's own layer calls (Keras nodes), inputs first, optionally only those of layers of ``kinds``
+    (class names). Each node knows its layer (``node.operation``) and its tensors in this graph, which a layer's
+    ``.input``/``.output`` do not once the layer is shared with another model (folding.py shares layers)."""
+    depths = sorted(model._nodes_by_depth, reverse=True)
+    nodes = [node for depth in depths for node in model._nodes_by_depth[depth]
+             if type(node.operation).__name__ != "InputLayer"]
+    return [node for node in nodes if kinds is None or type(node.operation).__name__ in kinds]
+
+
+def call_output_shapes(model, nodes, size: int) -> list[tuple]:
+    """The output shape of each node's call for one ``size`` x ``size`` image."""
+    if not nodes:
+        return []
+    probe = keras.Model(model.inputs, [node.output_tensors[0] for node in nodes])
+    specs = probe.compute_output_spec(keras.KerasTensor((1, size, size, 3)))
+    return [tuple(spec.shape) for spec in (specs if isinstance(specs, (list, tuple)) else [specs])]
+
+
 def safe_name(name: str) -> str:
     """A layer name as Keras accepts it in a model or layer name."""
     return re.sub(r"[^A-Za-z0-9_]", "_", name)

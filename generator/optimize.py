@@ -19,7 +19,8 @@ import numpy as np
 from generator import backends, transforms
 from generator.config import MethodSettings
 from generator.heads import build_own_filter_extractor
-from generator.models import preprocess
+from generator.folding import FoldedAway
+from generator.models import call_output_shapes, layer_calls, preprocess
 from generator.param import image_seed, parameterisation_for
 from generator.quiet import keras, stderr_silenced
 
@@ -198,11 +199,8 @@ def is_out_of_memory(error: Exception) -> bool:
 
 def bytes_per_image(extractor, size: int) -> int:
     """Activation memory of one image through the extractor (forward values kept for the backward pass)."""
-    layers = [layer for layer in extractor.layers if type(layer).__name__ != "InputLayer"]
-    probe = keras.Model(extractor.inputs, [layer.output for layer in layers])
-    specs = probe.compute_output_spec(keras.KerasTensor((1, size, size, 3)))
-    specs = specs if isinstance(specs, (list, tuple)) else [specs]
-    elements = sum(int(np.prod(spec.shape[1:])) for spec in specs) + size * size * 3
+    nodes = [node for node in layer_calls(extractor) if not isinstance(node.operation, FoldedAway)]
+    elements = sum(int(np.prod(shape[1:])) for shape in call_output_shapes(extractor, nodes, size)) + size * size * 3
     return elements * 4 * 3  # float32; values, gradients and a working copy
 
 

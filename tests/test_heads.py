@@ -1,6 +1,5 @@
 """Own-filter heads: each image's filter computed alone equals picking it from the layer's full output."""
 
-import dataclasses
 
 import numpy as np
 import pytest
