@@ -97,8 +97,8 @@ def gpu_available() -> bool:
 def fast_bfloat16() -> bool:
     """Whether ``--precision auto`` should compute in bfloat16: where the hardware does it natively and it was
     measured faster. GPUs of compute capability 8.0 or more (A100, H100, H200, ...) on either backend; CPUs with
-    AVX512-BF16 or AMX on TensorFlow with oneDNN (2.0x the float32 rate on a VGG16 step on a Zen 4 EPYC). XLA on
-    CPU was measured no faster in bfloat16, so JAX on a CPU stays in float32."""
+    AVX512-BF16 or AMX on TensorFlow with oneDNN (1.8x the float32 rate of the fourier step on a Zen 4 EPYC,
+    bench/precision.py). XLA on that CPU was slower in bfloat16 (0.9x), so JAX on a CPU stays in float32."""
     capability = gpu_compute_capability()
     if capability is not None:
         return capability >= (8, 0)
