@@ -8,10 +8,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def run_bench(script: str, *arguments: str) -> None:
+    subprocess.run([sys.executable, str(ROOT / "bench" / script), *arguments], cwd=ROOT, check=True,
+                   capture_output=True, text=True)
+
+
 def test_throughput_quick_runs_and_records_its_figures(tmp_path):
     output = tmp_path / "throughput.json"
-    subprocess.run([sys.executable, str(ROOT / "bench/throughput.py"), "--quick", "--json", str(output)],
-                   cwd=ROOT, check=True, capture_output=True, text=True)
+    run_bench("throughput.py", "--quick", "--json", str(output))
     result = json.loads(output.read_text())
     assert result["machine"]["backend"] in ("tensorflow", "jax") and result["matmul_flops_per_second"]["float32"] > 0
     row = result["seed_comparison"][0]
@@ -22,9 +26,26 @@ def test_throughput_quick_runs_and_records_its_figures(tmp_path):
 
 def test_examples_scan_quick_runs_and_records_its_figures(tmp_path):
     output = tmp_path / "examples.json"
-    subprocess.run([sys.executable, str(ROOT / "bench/examples_scan.py"), "--quick", "--json", str(output)],
-                   cwd=ROOT, check=True, capture_output=True, text=True)
+    run_bench("examples_scan.py", "--quick", "--json", str(output))
     result = json.loads(output.read_text())
     assert result["speed"]["images"] == 8 and result["speed"]["images_per_second"] > 0
     assert [row["images"] for row in result["memory"]] == [20, 60]
     assert all(row["peak_rss_bytes"] >= row["rss_before_scan_bytes"] > 0 for row in result["memory"])
+
+
+def test_folding_bench_times_both_extractors(tmp_path):
+    output = tmp_path / "folding.json"
+    run_bench("folding.py", "--layers", "block2_sepconv1", "--batch-size", "2", "--repeats", "1", "--json",
+              str(output))
+    row = json.loads(output.read_text())["rows"][0]
+    assert row["layer"] == "block2_sepconv1" and row["gain"] > 0
+    assert len(row["filters_per_second"]["folded"]) == len(row["filters_per_second"]["unfolded"]) == 1
+
+
+def test_precision_bench_times_both_precisions(tmp_path):
+    output = tmp_path / "precision.json"
+    run_bench("precision.py", "--layer", "block1_conv2", "--size", "32", "--batch-size", "2", "--steps", "2",
+              "--repeats", "1", "--json", str(output))
+    result = json.loads(output.read_text())
+    assert all(times[0] > 0 for times in result["milliseconds_per_image_step"].values())
+    assert result["mixed_speedup"] > 0 and result["size"] == 32
