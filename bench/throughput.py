@@ -28,7 +28,8 @@ import generator  # noqa: E402,F401
 from generator import backends  # noqa: E402
 from generator.config import MethodSettings  # noqa: E402
 from generator.heads import build_own_filter_extractor  # noqa: E402
-from generator.models import build_extractor, call_output_shapes, layer_calls, load_model, precision_policy  # noqa: E402
+from generator.models import (build_extractor, call_output_shapes, layer_calls, load_model,  # noqa: E402
+                              precision_policy)
 from generator.optimize import Optimizer, choose_batch_size  # noqa: E402
 from generator.quiet import keras  # noqa: E402
 
@@ -196,7 +197,8 @@ def _project_row(loaded, layer, method, seed, num_seed_filters, batch_size, num_
             "single_filters_per_second": single["filters_per_second"], "batched": batched,
             "speedup_vs_seed_loop": seed / batched["seconds_per_filter"],
             "speedup_vs_single": single["seconds_per_filter"] / batched["seconds_per_filter"],
-            "step_flop_rate": achieved, "matmul_reference": reference, "share_of_matmul_rate": achieved / peaks[reference]}
+            "step_flop_rate": achieved, "matmul_reference": reference,
+            "share_of_matmul_rate": achieved / peaks[reference]}
 
 
 def parse_precisions(text: str) -> tuple[str, ...]:

@@ -98,9 +98,9 @@ def build(
     out: Optional[str] = typer.Option(None, help="Output directory of the site (default site/)."),
     config: Optional[Path] = typer.Option(None, help="A TOML file with the same keys (learning_rate, ...)."),
     profile: Optional[str] = typer.Option(None, help="auto (default: full with a GPU, else preview) | preview | full."),
-    precision: Optional[str] = typer.Option(None, help="auto (default: mixed where the device computes bfloat16 natively, else "
-                                                         "float32) | float32 | mixed: bfloat16 compute, float32 "
-                                                         "loss."),
+    precision: Optional[str] = typer.Option(
+        None, help="auto (default: mixed where the device computes bfloat16 natively, else float32) | float32 | "
+                   "mixed: bfloat16 compute, float32 loss."),
     shard: Optional[str] = typer.Option(None, help="I/N: build only shard I (0-based) of N, e.g. in an array job."),
     dask: Optional[str] = typer.Option(None, help="Run the units on a Dask cluster: a scheduler ADDRESS, or "
                                                   "local:N for N worker processes on this machine."),

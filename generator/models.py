@@ -330,7 +330,8 @@ def build_extractor(loaded: LoadedModel, layer_name: str, target: str = "output"
     layer = loaded.model.get_layer(layer_name)
     outputs = _target_tensor(layer, target)
     suffix = "" if outputs is layer.output else f"_{target}"
-    return fold_batch_norms(keras.Model(loaded.model.inputs, outputs, name=f"extract_{safe_name(layer_name)}{suffix}"))
+    extractor = keras.Model(loaded.model.inputs, outputs, name=f"extract_{safe_name(layer_name)}{suffix}")
+    return fold_batch_norms(extractor)
 
 
 def build_multi_extractor(loaded: LoadedModel, layer_names: list[str], target: str = "pre_activation"):
