@@ -23,6 +23,7 @@ from generator.quiet import keras
 ops = keras.ops
 ELEMENTWISE_LAYERS = ("LeakyOutput", "Activation", "ReLU", "LeakyReLU")
 ACROSS_CHANNELS = ("softmax", "log_softmax")  # activations that a single filter's map cannot be given alone
+CONVOLUTION_HEADS_ON_GPU = False  # Conv2D heads on GPUs: off until bench/heads.py measures them faster there
 
 
 def _elementwise(layer) -> bool:
@@ -65,10 +66,10 @@ class SeparableOwnFilter(OwnFilterHead):
 
 class ConvolutionOwnFilter(OwnFilterHead):
     """Each image's own filter of a ``Conv2D``: the batch folded into channels, ``(B, H, W, C) -> (1, H, W, B*C)``,
-    and one convolution with B groups, group b holding the kernel of filter ``filter_ids[b]``. Measured on
-    vgg16-hed's block1_conv2 (TensorFlow, 2-core CPU, fourier, 64 images of 64 px): 353-361 ms a step, against
-    646-654 ms through the whole layer; on block3_conv3 and block5_conv3, where the target is a small part of the
-    work, no difference beyond the noise."""
+    and one convolution with B groups, group b holding the kernel of filter ``filter_ids[b]``. Measured with
+    bench/heads.py (TensorFlow, 2-core CPU, fourier, 64 px, batch 16): 2.09x as fast as the whole layer on
+    vgg16-hed's block1_conv2, where the target is nearly all the work; 1.06-1.16x on block3_conv3 and
+    block5_conv3."""
 
     def filter_maps(self, inputs, filter_ids):
         layer = self.target
@@ -84,7 +85,7 @@ def _supports(layer) -> bool:
         return False
     if type(layer).__name__ == "SeparableConv2D":
         return True
-    if backends.gpu_available():
+    if backends.gpu_available() and not CONVOLUTION_HEADS_ON_GPU:
         return False  # grouped convolutions: measured on CPUs only (see the module's docstring)
     # tf.nn.convolution takes strides or dilation, not both at once.
     both = max(layer.strides) > 1 and max(layer.dilation_rate) > 1
