@@ -13,6 +13,11 @@ EXAMPLES=""
 python3 -c "import skimage" 2>/dev/null || EXAMPLES="--examples none"  # the default examples need scikit-image
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$OUT/gpu.txt"
 python3 -c "import jax, keras; print(jax.__version__, keras.__version__, jax.devices())" 2>&1 | tail -1
+# 0. Quick questions: Conv2D heads on a GPU (off until measured), bfloat16 vs float32 on the step.
+timeout "${T0:-90}" python3 bench/heads.py --batch-size 128 --precision mixed --json "$OUT/heads-jax-gpu.json" 2>&1 \
+    | grep -v "━" | tee "$OUT/heads.log"
+timeout "${T0:-90}" python3 bench/precision.py --batch-size 64 --json "$OUT/precision-jax-gpu.json" 2>&1 \
+    | grep -v "━" | tee "$OUT/precision.log"
 # 1. Speed: seed loop vs batched on Xception (random weights), then the full default atlas end to end.
 timeout "${T1:-200}" python3 bench/throughput.py --layers block2_sepconv1,block14_sepconv1 --seed-filters 2 \
     --precision mixed --atlas none --json "$OUT/throughput-jax-gpu-mixed.json" 2>&1 | grep -v "━" | tee "$OUT/throughput.log"

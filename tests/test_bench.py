@@ -49,3 +49,12 @@ def test_precision_bench_times_both_precisions(tmp_path):
     result = json.loads(output.read_text())
     assert all(times[0] > 0 for times in result["milliseconds_per_image_step"].values())
     assert result["mixed_speedup"] > 0 and result["size"] == 32
+
+
+def test_heads_bench_times_the_step_with_and_without_the_head(tmp_path):
+    output = tmp_path / "heads.json"
+    run_bench("heads.py", "--layers", "vgg16-hed:block1_conv2", "--size", "32", "--batch-size", "2", "--steps", "2",
+              "--repeats", "1", "--json", str(output))
+    row = json.loads(output.read_text())["rows"][0]
+    assert row["layer"] == "block1_conv2" and row["speedup"] > 0
+    assert all(len(times) == 1 and times[0] > 0 for times in row["milliseconds_per_image_step"].values())
