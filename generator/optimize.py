@@ -121,6 +121,7 @@ class Optimizer:
         self.views = views_for(method)
         self.update = update_for(method)
         self.num_traces = 0
+        self._runs = 0
         parameterisation, views = self.parameterisation, self.views
         # Only each image's own filter where the layer has a head (heads.py), else all of its filters.
         own_filter = build_own_filter_extractor(extractor)
@@ -178,15 +179,20 @@ class Optimizer:
         rows = self._view_rows(generators)
         # The curve: the start image's activation without a random view, each step's value (its view of the image
         # after the previous update), and the final image's. Without views, step 0 measures the start image itself.
-        curve = [] if self.views is None else [self._measure(self._weights, params, ids_tensor)]
+        # Compilation can print C++ messages that mean nothing to a user (TensorFlow's graph optimiser reports
+        # rewrites it skipped): the first call of each compiled function runs with stderr silenced.
+        first_run = self._runs == 0
+        with stderr_silenced() if first_run else contextlib.nullcontext():
+            curve = [] if self.views is None else [self._measure(self._weights, params, ids_tensor)]
         for step in range(self.method.steps):
-            # Compilation can print C++ warnings that mean nothing to a user: keep them off the terminal.
-            with stderr_silenced() if self.num_traces == 0 else contextlib.nullcontext():
+            with stderr_silenced() if first_run and step == 0 else contextlib.nullcontext():
                 params, state, values = self._step(self._weights, params, state, ids_tensor, signs_tensor, rate,
                                                    rows[step])
             if step or self.views is None:
                 curve.append(values)
-        curve.append(self._measure(self._weights, params, ids_tensor))
+        with stderr_silenced() if first_run else contextlib.nullcontext():
+            curve.append(self._measure(self._weights, params, ids_tensor))
+        self._runs += 1
         activations = np.stack([ops.convert_to_numpy(values) for values in curve], axis=1)
         images = self.parameterisation.to_display(ops.convert_to_numpy(params))
         return BatchResult(images=images[:count], activations=activations[:count])
