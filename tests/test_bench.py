@@ -5,6 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from generator import backends
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -58,3 +62,13 @@ def test_heads_bench_times_the_step_with_and_without_the_head(tmp_path):
     row = json.loads(output.read_text())["rows"][0]
     assert row["layer"] == "block1_conv2" and row["speedup"] > 0
     assert all(len(times) == 1 and times[0] > 0 for times in row["milliseconds_per_image_step"].values())
+
+
+@pytest.mark.skipif(backends.BACKEND != "tensorflow", reason="reads TensorFlow's profiler")
+def test_profile_step_sums_op_time_by_group(tmp_path):
+    output = tmp_path / "profile.json"
+    run_bench("profile_step.py", "--layer", "block2_sepconv1", "--batch-size", "2", "--json", str(output))
+    result = json.loads(output.read_text())
+    groups = result["milliseconds_by_group"]
+    assert groups["convolution"] > 0 and result["wall_seconds"] > 0
+    assert "Process" not in result["milliseconds_by_op"]  # the executor's own events are not ops
