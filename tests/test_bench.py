@@ -72,3 +72,32 @@ def test_profile_step_sums_op_time_by_group(tmp_path):
     groups = result["milliseconds_by_group"]
     assert groups["convolution"] > 0 and result["wall_seconds"] > 0
     assert "Process" not in result["milliseconds_by_op"]  # the executor's own events are not ops
+
+
+def test_site_size_measures_every_byte_and_projects_by_filters(tmp_path):
+    from conftest import tiny_settings
+
+    from generator import atlas
+
+    site = tmp_path / "site"
+    atlas.build(tiny_settings(site, layers=("conv3",), filters="0:4", steps=2))
+    output = tmp_path / "size.json"
+    run_bench("site_size.py", str(site), "--json", str(output))
+    result = json.loads(output.read_text())
+    on_disk = sum(path.stat().st_size for path in site.rglob("*") if path.is_file())
+    assert result["measured"]["total"] == on_disk
+    measured, projected = result["measured"]["by_kind"], result["projected"]["by_kind"]
+    assert result["projected"]["num_filters"] == 16  # conv3's filters
+    assert projected["tiles (PNG)"] == pytest.approx(4 * measured["tiles (PNG)"])  # 4 of 16 filters built
+    assert projected["other"] == measured["other"]
+
+
+@pytest.mark.slow
+def test_quality_bench_measures_both_methods(tmp_path):
+    output = tmp_path / "quality.json"
+    run_bench("quality.py", "--layers", "block1_conv2", "--filters", "0:3", "--fourier-steps", "4", "--work",
+              str(tmp_path / "work"), "--json", str(output))
+    rows = json.loads(output.read_text())["rows"]
+    assert [row["method"] for row in rows] == ["classic", "fourier"]
+    assert all(row["layer"] == "block1_conv2" and row["num_filters"] == 3 for row in rows)
+    assert all(0 <= row["self_recognition"] <= 1 and 0 <= row["negative_check"] <= 1 for row in rows)
