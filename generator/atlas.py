@@ -47,6 +47,7 @@ class LayerReport:
     seconds: float = 0.0
     batch_size: int = 0
     num_traces: int = 0
+    compile_seconds: float = 0.0  # part of ``seconds``
 
 
 @dataclass
@@ -232,6 +233,7 @@ def _build_loaded(settings, loaded, out, progress, shard, stop, dask) -> tuple[B
         if optimizer is not None:
             reports[plan.info.name].batch_size = optimizer.batch_size
             reports[plan.info.name].num_traces = optimizer.num_traces
+            reports[plan.info.name].compile_seconds = optimizer.compile_seconds
     report.interrupted = stop.requested
     return report, plans
 
@@ -266,7 +268,9 @@ def _finite_or_none(value) -> float | None:
 
 
 def estimate_full_seconds(report: BuildReport, settings: RunSettings, run: dict) -> float:
-    """Seconds the full profile would take here, scaled from what this (preview) run measured."""
+    """Seconds the full profile would take here, scaled from what this (preview) run measured: each layer's
+    optimisation time per filter (compilation apart, counted once) times the full profile's filters, steps and
+    pixels."""
     full_profile = DEFAULTS[(settings.method.name, "full")]
     full = full_profile.method
     total = 0.0
@@ -274,5 +278,7 @@ def estimate_full_seconds(report: BuildReport, settings: RunSettings, run: dict)
         if layer_report.num_built:
             full_size = full.size or auto_size(layer["receptive_field"], full_profile.max_auto_size)
             scale = (full.steps / settings.method.steps) * (full_size / layer["image_size"]) ** 2
-            total += layer_report.seconds / layer_report.num_built * layer["num_filters"] * scale
+            compile_seconds = min(layer_report.compile_seconds, layer_report.seconds)
+            per_filter = (layer_report.seconds - compile_seconds) / layer_report.num_built
+            total += compile_seconds + per_filter * layer["num_filters"] * scale
     return total

@@ -12,14 +12,15 @@ spectrum, jitter/scale/rotation, Adam.
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from generator import backends, transforms
 from generator.config import MethodSettings
-from generator.heads import build_own_filter_extractor
 from generator.folding import FoldedAway
+from generator.heads import build_own_filter_extractor
 from generator.models import call_output_shapes, layer_calls, preprocess
 from generator.param import image_seed, parameterisation_for
 from generator.quiet import keras, stderr_silenced
@@ -121,6 +122,7 @@ class Optimizer:
         self.views = views_for(method)
         self.update = update_for(method)
         self.num_traces = 0
+        self.compile_seconds = 0.0  # the first calls of the compiled step and measure (see _compiling)
         self._runs = 0
         parameterisation, views = self.parameterisation, self.views
         # Only each image's own filter where the layer has a head (heads.py), else all of its filters.
@@ -154,6 +156,18 @@ class Optimizer:
         self._step = backends.compile_step(step)
         self._measure = backends.compile_step(measure)
 
+    @contextlib.contextmanager
+    def _compiling(self, first_call: bool):
+        """Around a compiled function's first call: stderr silenced, and the call's time added to
+        ``compile_seconds`` (it compiles, then runs once; later calls only run)."""
+        if not first_call:
+            yield
+            return
+        started = time.perf_counter()
+        with stderr_silenced():
+            yield
+        self.compile_seconds += time.perf_counter() - started
+
     def _view_rows(self, generators):
         """Every step's view of every image, (steps, B, 8), on the device in one transfer."""
         if self.views is None:
@@ -182,15 +196,15 @@ class Optimizer:
         # Compilation can print C++ messages that mean nothing to a user (TensorFlow's graph optimiser reports
         # rewrites it skipped): the first call of each compiled function runs with stderr silenced.
         first_run = self._runs == 0
-        with stderr_silenced() if first_run else contextlib.nullcontext():
+        with self._compiling(first_run):
             curve = [] if self.views is None else [self._measure(self._weights, params, ids_tensor)]
         for step in range(self.method.steps):
-            with stderr_silenced() if first_run and step == 0 else contextlib.nullcontext():
+            with self._compiling(first_run and step == 0):
                 params, state, values = self._step(self._weights, params, state, ids_tensor, signs_tensor, rate,
                                                    rows[step])
             if step or self.views is None:
                 curve.append(values)
-        with stderr_silenced() if first_run else contextlib.nullcontext():
+        with self._compiling(first_run):
             curve.append(self._measure(self._weights, params, ids_tensor))
         self._runs += 1
         activations = np.stack([ops.convert_to_numpy(values) for values in curve], axis=1)

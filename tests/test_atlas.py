@@ -3,10 +3,12 @@
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from conftest import tiny_settings
 from generator import atlas
+from generator.config import DEFAULTS, auto_size
 from generator.site import render
 from sitecheck import broken_links
 
@@ -87,3 +89,15 @@ def test_shards_together_build_the_whole_atlas(tmp_path):
     second = atlas.build(sharded, shard=(1, 2))
     assert first.num_built + second.num_built == 24 and first.num_built and second.num_built
     assert (tmp_path / "single/atlas.json").read_text() == (tmp_path / "sharded/atlas.json").read_text()
+
+
+def test_the_full_run_estimate_scales_work_and_counts_compilation_once(tmp_path):
+    settings = tiny_settings(tmp_path / "site", method="fourier", steps=8, size=16, profile="preview")
+    report = atlas.BuildReport(out=tmp_path, layers=[atlas.LayerReport("conv3", 16, num_built=4, seconds=10.0,
+                                                                       compile_seconds=6.0)])
+    run = {"layers": [{"num_filters": 16, "receptive_field": 10, "image_size": 16}]}
+    full = DEFAULTS[("fourier", "full")]
+    full_size = auto_size(10, full.max_auto_size)
+    scale = (full.method.steps / 8) * (full_size / 16) ** 2
+    expected = 6.0 + (10.0 - 6.0) / 4 * 16 * scale
+    assert atlas.estimate_full_seconds(report, settings, run) == pytest.approx(expected)

@@ -69,6 +69,14 @@ def test_one_trace_per_layer_however_many_batches(tiny):
     assert optimizer.num_traces == 1
 
 
+def test_compile_time_is_counted_on_the_first_batch_only(tiny):
+    optimizer = Optimizer(build_extractor(tiny, "conv3"), METHOD, batch_size=4, preprocessing="unit")
+    optimizer.run([0, 1, 2, 3], [1.0] * 4)
+    first = optimizer.compile_seconds
+    optimizer.run([4, 5, 6, 7], [1.0] * 4)
+    assert first > 0 and optimizer.compile_seconds == first
+
+
 def test_padding_does_not_change_results(tiny):
     extractor = build_extractor(tiny, "conv3")
     short = Optimizer(extractor, METHOD, batch_size=6, preprocessing="unit").run([2, 7], [1.0, 1.0])
