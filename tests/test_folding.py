@@ -98,3 +98,17 @@ def test_extractors_are_folded_and_their_own_filter_heads_read_the_folded_graph(
     alone = keras.ops.convert_to_numpy(own([x, filter_ids]))
     np.testing.assert_allclose(alone, full[np.arange(3), :, :, filter_ids], rtol=1e-4,
                                atol=1e-4 * np.abs(full).max())
+
+
+def test_folding_keeps_mixed_precision():
+    from generator.models import precision_policy
+
+    with precision_policy("mixed"):
+        model = batch_norm_cnn()
+        folded = fold_batch_norms(model)
+    convolution = folded.get_layer("conv")
+    assert convolution.compute_dtype == "bfloat16" and convolution.kernel.dtype == "float32"
+    x = images()
+    expected = np.asarray(keras.ops.cast(model(x), "float32"))
+    got = np.asarray(keras.ops.cast(folded(x), "float32"))
+    np.testing.assert_allclose(got, expected, atol=0.05 * np.abs(expected).max())  # bfloat16 keeps ~3 digits
