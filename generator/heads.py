@@ -55,7 +55,7 @@ class SeparableOwnFilter(OwnFilterHead):
     Measured with bench/heads.py (TensorFlow, 2-core CPU, classic, 200 px, batch 4): 2.07x as fast as the whole
     layer on Xception's block2_sepconv1, 1.06x on block14_sepconv1. Folding the column into the depthwise kernel
     (one grouped convolution, no depthwise output) was slower on block2 (9.3 against 5.9 ms per image and step,
-    batch 32) and no faster deeper, so it is not used."""
+    batch 32) and within 3% on block4 and block14, so it is not used."""
 
     def filter_maps(self, inputs, filter_ids):
         layer = self.target
