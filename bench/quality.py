@@ -34,13 +34,13 @@ def build_and_measure(method: str, options, out: Path) -> list[dict]:
                          out=str(out), precision=options.precision, examples="none",
                          steps=options.fourier_steps if method == "fourier" else None,
                          learning_rate=options.fourier_learning_rate if method == "fourier" else None)
-    settings = resolve(config, backends.gpu_available())
+    settings = resolve(config, backends.gpu_available(), backends.fast_bfloat16())  # as `atlas build` decides
     report = atlas.build(settings)
     seconds = {layer.name: layer.seconds for layer in report.layers}
     rows = []
     for quality in evaluate.evaluate(out):
         rows.append({"method": method, **dataclasses.asdict(quality), "seconds": seconds[quality.layer],
-                     "steps": settings.method.steps})
+                     "steps": settings.method.steps, "precision": settings.method.precision})
     return rows
 
 
@@ -67,7 +67,7 @@ def main():
     parser.add_argument("--methods", default="classic,fourier")
     parser.add_argument("--fourier-steps", type=int, default=None)
     parser.add_argument("--fourier-learning-rate", type=float, default=None)
-    parser.add_argument("--precision", default=None)
+    parser.add_argument("--precision", default=None, help="auto (default: as `atlas build` decides), float32 or mixed")
     parser.add_argument("--work", type=Path, default=Path("bench/results/quality"))
     parser.add_argument("--figure", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=Path("bench/results/quality.json"))
@@ -78,8 +78,9 @@ def main():
     for method in options.methods.split(","):
         sites[method] = options.work / method
         rows += build_and_measure(method, options, sites[method])
+    precisions = sorted({row["precision"] for row in rows})
     lines = [f"Measured on {info['device']} ({info['cpu']}, {info['cpu_cores']} cores), {info['backend']}, "
-             f"filters {options.filters} of each layer, {time.strftime('%Y-%m-%d')}:", "",
+             f"{'/'.join(precisions)}, filters {options.filters} of each layer, {time.strftime('%Y-%m-%d')}:", "",
              "| method | layer | filters | flat tiles | robust self-recognition | negative check | silent | "
              "self-recognition of the firing | seconds |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]

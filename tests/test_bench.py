@@ -99,5 +99,6 @@ def test_quality_bench_measures_both_methods(tmp_path):
               str(tmp_path / "work"), "--json", str(output))
     rows = json.loads(output.read_text())["rows"]
     assert [row["method"] for row in rows] == ["classic", "fourier"]
+    assert {row["precision"] for row in rows} <= {"float32", "mixed"}  # what auto resolved to
     assert all(row["layer"] == "block1_conv2" and row["num_filters"] == 3 for row in rows)
     assert all(0 <= row["self_recognition"] <= 1 and 0 <= row["negative_check"] <= 1 for row in rows)
