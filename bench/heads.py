@@ -84,8 +84,9 @@ def main():
                   flush=True)
     path = options.json or Path("bench/results") / f"heads-{info['backend']}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"machine": info, "method": options.method, "size": options.size, "batch_size": options.batch_size,
-                                "steps": options.steps, "precision": options.precision, "rows": rows}, indent=1))
+    path.write_text(json.dumps({"machine": info, "method": options.method, "size": options.size,
+                                "batch_size": options.batch_size, "steps": options.steps,
+                                "precision": options.precision, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ mixed precision, alternating, in one process: milliseconds per image and step, a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -27,8 +28,7 @@ from throughput import machine  # noqa: E402
 def milliseconds_per_image_step(precision: str, layer: str, size: int, batch_size: int, steps: int) -> float:
     with precision_policy(precision):
         loaded = load_model("vgg16-hed", "none")
-        method = DEFAULTS[("fourier", "full")].method
-        method = type(method)(**{**method.__dict__, "size": size, "steps": steps, "precision": precision})
+        method = dataclasses.replace(DEFAULTS[("fourier", "full")].method, size=size, steps=steps, precision=precision)
         optimizer = Optimizer(build_extractor(loaded, layer, method.target), method, batch_size, loaded.preprocessing)
         ids = list(range(batch_size))
         optimizer.run(ids, [1.0] * batch_size)  # compiles

@@ -28,7 +28,7 @@ import generator  # noqa: E402,F401
 from generator import backends  # noqa: E402
 from generator.config import MethodSettings  # noqa: E402
 from generator.heads import build_own_filter_extractor  # noqa: E402
-from generator.models import (build_extractor, call_output_shapes, layer_calls, load_model,  # noqa: E402
+from generator.models import (build_extractor, layer_calls, load_model, output_shapes,  # noqa: E402
                               precision_policy)
 from generator.optimize import Optimizer, choose_batch_size  # noqa: E402
 from generator.quiet import keras  # noqa: E402
@@ -82,7 +82,7 @@ def forward_flops(extractor, size: int, own_filter: bool = False) -> float:
     last = extractor.output._keras_history.operation
     nodes = layer_calls(extractor, ("Conv2D", "SeparableConv2D", "DepthwiseConv2D"))
     total = 0.0
-    for node, shape in zip(nodes, call_output_shapes(extractor, nodes, size)):
+    for node, shape in zip(nodes, output_shapes(extractor, [node.output_tensors[0] for node in nodes], (size, size))):
         layer, kind = node.operation, type(node.operation).__name__
         height, width, out_channels = shape[1], shape[2], shape[3]
         if own_filter and layer is last:

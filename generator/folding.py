@@ -73,9 +73,17 @@ def _activation_name(layer) -> str:
     return getattr(activation, "__name__", "linear") if activation is not None else "linear"
 
 
+def _weights_by_name(layer) -> dict[str, np.ndarray]:
+    """The layer's variables in float64, by their own name (``kernel``, ``gamma``, ``moving_mean``, ...)."""
+    return {_name(variable): np.asarray(variable.numpy(), np.float64) for variable in layer.weights}
+
+
+def _name(variable) -> str:
+    return variable.path.rsplit("/", 1)[-1]
+
+
 def _scale_and_shift(normalisation) -> tuple[np.ndarray, np.ndarray]:
-    weights = {variable.path.rsplit("/", 1)[-1]: np.asarray(variable.numpy(), np.float64)
-               for variable in normalisation.weights}
+    weights = _weights_by_name(normalisation)
     mean, variance = weights["moving_mean"], weights["moving_variance"]
     gamma = weights.get("gamma", np.ones_like(mean))
     beta = weights.get("beta", np.zeros_like(mean))
@@ -90,14 +98,13 @@ def _folded(convolution, normalisation):
     depthwise = isinstance(convolution, keras.layers.DepthwiseConv2D)
     # the kernel whose last axes are the output channels: Keras names it "kernel" in Conv2D and DepthwiseConv2D
     output_kernel = "pointwise_kernel" if isinstance(convolution, keras.layers.SeparableConv2D) else "kernel"
-    old = {variable.path.rsplit("/", 1)[-1]: np.asarray(variable.numpy(), np.float64)
-           for variable in convolution.weights}
+    old = _weights_by_name(convolution)
     bias = old.get("bias", 0.0) * scale + shift
     layer = type(convolution).from_config(config)
     layer.build(convolution.input.shape)
     values = []
     for variable in layer.weights:
-        name = variable.path.rsplit("/", 1)[-1]
+        name = _name(variable)
         if name == "bias":
             values.append(bias)
         elif name == output_kernel and depthwise:  # (height, width, in, multiplier): channel in * multiplier + m

@@ -241,23 +241,20 @@ def spatial_layers(loaded: LoadedModel, size: int = 224) -> list[LayerInfo]:
                   and len(getattr(layer, "output", None).shape if hasattr(layer, "output") else ()) == 4]
     if not candidates:
         return []
-    probe = keras.Model(model.inputs, [layer.output for layer in candidates])
-    specs = probe.compute_output_spec(keras.KerasTensor((1, *size_hw, 3)))
-    specs = specs if isinstance(specs, (list, tuple)) else [specs]
+    shapes = output_shapes(model, [layer.output for layer in candidates], size_hw)
     fields = receptive_fields(model)
     return [
-        LayerInfo(name=layer.name, kind=type(layer).__name__, num_filters=int(spec.shape[-1]),
-                  output_size=(int(spec.shape[1]), int(spec.shape[2])), receptive_field=fields.get(layer.name, 1),
+        LayerInfo(name=layer.name, kind=type(layer).__name__, num_filters=int(shape[-1]),
+                  output_size=(int(shape[1]), int(shape[2])), receptive_field=fields.get(layer.name, 1),
                   fused_activation=_activation_name(layer))
-        for layer, spec in zip(candidates, specs)
+        for layer, shape in zip(candidates, shapes)
     ]
 
 
 def output_size_at(loaded: LoadedModel, layer_name: str, size: int) -> tuple[int, int]:
     """(height, width) of a layer's output for a size x size input."""
-    probe = keras.Model(loaded.model.inputs, loaded.model.get_layer(layer_name).output)
-    spec = probe.compute_output_spec(keras.KerasTensor((1, size, size, 3)))
-    return int(spec.shape[1]), int(spec.shape[2])
+    shape = output_shapes(loaded.model, [loaded.model.get_layer(layer_name).output], (size, size))[0]
+    return int(shape[1]), int(shape[2])
 
 
 def _activation_name(layer) -> str:
@@ -365,12 +362,12 @@ def layer_calls(model, kinds: tuple[str, ...] | None = None) -> list:
     return [node for node in nodes if kinds is None or type(node.operation).__name__ in kinds]
 
 
-def call_output_shapes(model, nodes, size: int) -> list[tuple]:
-    """The output shape of each node's call for one ``size`` x ``size`` image."""
-    if not nodes:
+def output_shapes(model, tensors: list, size_hw: tuple[int, int]) -> list[tuple]:
+    """The shapes of ``tensors`` (symbolic tensors of ``model``'s graph) for one image of ``size_hw`` pixels."""
+    if not tensors:
         return []
-    probe = keras.Model(model.inputs, [node.output_tensors[0] for node in nodes])
-    specs = probe.compute_output_spec(keras.KerasTensor((1, size, size, 3)))
+    probe = keras.Model(model.inputs, tensors)
+    specs = probe.compute_output_spec(keras.KerasTensor((1, *size_hw, 3)))
     return [tuple(spec.shape) for spec in (specs if isinstance(specs, (list, tuple)) else [specs])]
 
 

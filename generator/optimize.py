@@ -21,7 +21,7 @@ from generator import backends, transforms
 from generator.config import MethodSettings
 from generator.folding import FoldedAway
 from generator.heads import build_own_filter_extractor
-from generator.models import call_output_shapes, layer_calls, preprocess
+from generator.models import layer_calls, output_shapes, preprocess
 from generator.param import image_seed, parameterisation_for
 from generator.quiet import keras, stderr_silenced
 
@@ -220,7 +220,8 @@ def is_out_of_memory(error: Exception) -> bool:
 def bytes_per_image(extractor, size: int) -> int:
     """Activation memory of one image through the extractor (forward values kept for the backward pass)."""
     nodes = [node for node in layer_calls(extractor) if not isinstance(node.operation, FoldedAway)]
-    elements = sum(int(np.prod(shape[1:])) for shape in call_output_shapes(extractor, nodes, size)) + size * size * 3
+    shapes = output_shapes(extractor, [node.output_tensors[0] for node in nodes], (size, size))
+    elements = sum(int(np.prod(shape[1:])) for shape in shapes) + size * size * 3
     return elements * 4 * 3  # float32; values, gradients and a working copy
 
 
