@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -34,7 +35,11 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks inst
 
 
 class RichProgress:
-    """A progress bar per layer on stderr: filters done / total, filters per second, time left."""
+    """A progress bar per layer on stderr: filters done / total, filters per second, time left. Where stderr is
+    not a terminal (a log file, a batch job), a plain line instead, at most every ``LINE_SECONDS`` per layer and
+    when a layer ends."""
+
+    LINE_SECONDS = 10.0
 
     def __init__(self):
         from rich.console import Console
@@ -42,30 +47,65 @@ class RichProgress:
                                    TimeRemainingColumn)
 
         self.console = Console(stderr=True)
+        self.live = self.console.is_terminal
         self.bars = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
                              TextColumn("{task.fields[rate]}"),
                              TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), console=self.console)
         self.tasks: dict[str, int] = {}
+        self.lines: dict[str, dict] = {}  # without a terminal: per layer, its counts and clock
 
     def __enter__(self):
-        self.bars.start()
+        if self.live:
+            self.bars.start()
         return self
 
     def __exit__(self, *exc):
-        self.bars.stop()
+        if self.live:
+            self.bars.stop()
 
     def start_layer(self, name: str, total: int, done: int, unit: str = "filters") -> None:
+        if not self.live:
+            self.lines[name] = dict(total=total, done=done, first=done, unit=unit, start=time.monotonic(), shown=0.0)
+            self._line(name, "already built" if done else "to build")
+            return
         self.tasks[name] = self.bars.add_task(name, total=max(total, 1), completed=done, rate="", unit=unit)
 
     def advance(self, name: str, count: int) -> None:
+        if not self.live:
+            layer = self.lines[name]
+            layer["done"] += count
+            if layer["done"] >= layer["total"] or time.monotonic() - layer["shown"] >= self.LINE_SECONDS:
+                self._line(name)
+            return
         task = self.tasks[name]
         self.bars.advance(task, count)
         speed = self.bars.tasks[task].speed
         unit = self.bars.tasks[task].fields["unit"]
         self.bars.update(task, rate=f"{speed:6.2f} {unit}/s" if speed else "")
 
+    def _line(self, name: str, state: str = "") -> None:
+        layer = self.lines[name]
+        now = time.monotonic()
+        layer["shown"] = now
+        elapsed, made = now - layer["start"], layer["done"] - layer["first"]
+        text = f"{name}: {layer['done']}/{layer['total']} {layer['unit']}"
+        if state:
+            text += f" {state}"
+        elif made and elapsed > 0:
+            rate = made / elapsed
+            text += f", {rate:.2f} {layer['unit']}/s, {_clock(elapsed)} elapsed"
+            if layer["done"] < layer["total"]:
+                text += f", about {_clock((layer['total'] - layer['done']) / rate)} left"
+        self.console.print(text, highlight=False, soft_wrap=True)
+
     def note(self, text: str) -> None:
         self.console.print(text)
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}"
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:

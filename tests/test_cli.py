@@ -118,6 +118,18 @@ def test_build_and_render_succeed(tmp_path):
     assert code == 0 and "Rendered 8 filters" in output
 
 
+def test_without_a_terminal_progress_is_plain_lines(tmp_path):
+    # CliRunner's stderr is not a terminal, as in a log file or a batch job: a line per layer as it goes and ends.
+    code, output = run(*TINY, "--layers", "conv1,conv3", "--batch-size", "4", "--out", tmp_path)
+    assert code == 0, output
+    assert "conv1: 0/8 filters to build" in output and "conv3: 0/16 filters to build" in output
+    finished = [line for line in output.splitlines() if line.startswith("conv3: 16/16 filters, ")]
+    assert len(finished) == 1 and "filters/s" in finished[0] and "elapsed" in finished[0], output
+    assert "left" not in finished[0]
+    code, output = run(*TINY, "--layers", "conv1,conv3", "--batch-size", "4", "--out", tmp_path)
+    assert code == 0 and "conv3: 16/16 filters already built" in output, output
+
+
 def test_offline_imagenet_weights_say_which_file_goes_where(tmp_path, monkeypatch):
     from keras.src.utils import file_utils
 
