@@ -41,7 +41,7 @@ class RichProgress:
 
     LINE_SECONDS = 10.0
 
-    def __init__(self):
+    def __init__(self, clock=time.monotonic):
         from rich.console import Console
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                    TimeRemainingColumn)
@@ -52,7 +52,9 @@ class RichProgress:
                              TextColumn("{task.fields[rate]}"),
                              TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), console=self.console)
         self.tasks: dict[str, int] = {}
-        self.lines: dict[str, dict] = {}  # without a terminal: per layer, its counts and clock
+        self.lines: dict[str, dict] = {}  # without a terminal: per layer, its counts and time spent on it
+        self.clock = clock
+        self.last_event = clock()  # units run one after another: a unit's time is since the last event
 
     def __enter__(self):
         if self.live:
@@ -65,16 +67,19 @@ class RichProgress:
 
     def start_layer(self, name: str, total: int, done: int, unit: str = "filters") -> None:
         if not self.live:
-            self.lines[name] = dict(total=total, done=done, first=done, unit=unit, start=time.monotonic(), shown=0.0)
-            self._line(name, "already built" if done else "to build")
+            self.lines[name] = dict(total=total, done=done, first=done, unit=unit, seconds=0.0, shown=0.0)
+            self.last_event = self.clock()
+            self._line(name, "already done" if done else "to do")
             return
         self.tasks[name] = self.bars.add_task(name, total=max(total, 1), completed=done, rate="", unit=unit)
 
     def advance(self, name: str, count: int) -> None:
         if not self.live:
-            layer = self.lines[name]
+            layer, now = self.lines[name], self.clock()
             layer["done"] += count
-            if layer["done"] >= layer["total"] or time.monotonic() - layer["shown"] >= self.LINE_SECONDS:
+            layer["seconds"] += now - self.last_event
+            self.last_event = now
+            if layer["done"] >= layer["total"] or now - layer["shown"] >= self.LINE_SECONDS:
                 self._line(name)
             return
         task = self.tasks[name]
@@ -85,9 +90,8 @@ class RichProgress:
 
     def _line(self, name: str, state: str = "") -> None:
         layer = self.lines[name]
-        now = time.monotonic()
-        layer["shown"] = now
-        elapsed, made = now - layer["start"], layer["done"] - layer["first"]
+        layer["shown"] = self.clock()
+        elapsed, made = layer["seconds"], layer["done"] - layer["first"]
         text = f"{name}: {layer['done']}/{layer['total']} {layer['unit']}"
         if state:
             text += f" {state}"

@@ -122,12 +122,33 @@ def test_without_a_terminal_progress_is_plain_lines(tmp_path):
     # CliRunner's stderr is not a terminal, as in a log file or a batch job: a line per layer as it goes and ends.
     code, output = run(*TINY, "--layers", "conv1,conv3", "--batch-size", "4", "--out", tmp_path)
     assert code == 0, output
-    assert "conv1: 0/8 filters to build" in output and "conv3: 0/16 filters to build" in output
+    assert "conv1: 0/8 filters to do" in output and "conv3: 0/16 filters to do" in output
     finished = [line for line in output.splitlines() if line.startswith("conv3: 16/16 filters, ")]
     assert len(finished) == 1 and "filters/s" in finished[0] and "elapsed" in finished[0], output
     assert "left" not in finished[0]
     code, output = run(*TINY, "--layers", "conv1,conv3", "--batch-size", "4", "--out", tmp_path)
-    assert code == 0 and "conv3: 16/16 filters already built" in output, output
+    assert code == 0 and "conv3: 16/16 filters already done" in output, output
+
+
+def test_plain_progress_times_each_layer_by_its_own_units(capsys):
+    # Layers are announced together and run one after another: a layer's rate counts only its own units' time,
+    # and a line is printed at most every LINE_SECONDS, and when a layer ends.
+    import generator.cli as cli
+
+    now = [0.0]
+    progress = cli.RichProgress(clock=lambda: now[0])
+    progress.live = False
+    with progress:
+        progress.start_layer("first", total=4, done=0)
+        progress.start_layer("second", total=12, done=0)
+        for seconds, layer in [(10.0, "first"), (12.0, "second"), (14.0, "second"), (16.0, "second")]:
+            now[0] = seconds
+            progress.advance(layer, 4)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["first: 0/4 filters to do", "second: 0/12 filters to do",
+                     "first: 4/4 filters, 0.40 filters/s, 0:00:10 elapsed",
+                     "second: 4/12 filters, 2.00 filters/s, 0:00:02 elapsed, about 0:00:04 left",
+                     "second: 12/12 filters, 2.00 filters/s, 0:00:06 elapsed"]
 
 
 def test_offline_imagenet_weights_say_which_file_goes_where(tmp_path, monkeypatch):
