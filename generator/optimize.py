@@ -237,9 +237,12 @@ def device_memory_budget(on_gpu: bool) -> int:
     return int(16e9) if on_gpu else int(1.5e9)
 
 
-def choose_batch_size(extractor, size: int, num_filters: int, on_gpu: bool) -> int:
-    """The largest batch that fits the memory budget, capped by the unit's filters (and at 32 on a CPU,
-    where larger batches only add memory: the CPU is compute-bound)."""
+def choose_batch_size(extractor, size: int, num_images: int, on_gpu: bool) -> int:
+    """The batch for work of ``num_images`` images: as few batches as fit the memory budget (capped at 32 images on
+    a CPU, where larger batches only add memory: the CPU is compute-bound), with the images split evenly between
+    them. A full batch and a remainder would waste the remainder's padding: a unit of 32 images with room for 25
+    would run 25 and 7 padded to 25, 50 images' work, where 2 batches of 16 do 32."""
     fitting = max(1, device_memory_budget(on_gpu) // bytes_per_image(extractor, size))
-    cap = 1024 if on_gpu else 32
-    return int(max(1, min(fitting, cap, num_filters)))
+    largest = max(1, min(fitting, 1024 if on_gpu else 32))
+    num_batches = -(-max(1, num_images) // largest)
+    return int(-(-max(1, num_images) // num_batches))

@@ -85,11 +85,19 @@ def test_padding_does_not_change_results(tiny):
     np.testing.assert_allclose(short.images, exact.images, rtol=1e-4, atol=1e-4)
 
 
-def test_batch_size_fits_memory(tiny):
+def test_batch_size_fits_memory_and_splits_the_work_evenly(tiny, monkeypatch):
+    import generator.optimize as optimize
+
     extractor = build_extractor(tiny, "conv3")
-    assert choose_batch_size(extractor, 16, num_filters=16, on_gpu=False) == 16
-    assert choose_batch_size(extractor, 16, num_filters=100, on_gpu=False) == 32
-    assert choose_batch_size(extractor, 4000, num_filters=100, on_gpu=False) < 32
+    assert choose_batch_size(extractor, 16, num_images=16, on_gpu=False) == 16
+    assert choose_batch_size(extractor, 16, num_images=64, on_gpu=False) == 32  # the CPU cap
+    assert choose_batch_size(extractor, 16, num_images=100, on_gpu=False) == 25  # 4 batches of 25, not 32+32+32+4
+    assert choose_batch_size(extractor, 4000, num_images=100, on_gpu=False) < 32
+    # Room for 25 images and a unit of 32: two batches of 16, not 25 and 7 padded to 25.
+    monkeypatch.setattr(optimize, "device_memory_budget", lambda on_gpu: 25 * optimize.bytes_per_image(extractor, 16))
+    assert choose_batch_size(extractor, 16, num_images=32, on_gpu=False) == 16
+    assert choose_batch_size(extractor, 16, num_images=25, on_gpu=False) == 25
+    assert choose_batch_size(extractor, 16, num_images=51, on_gpu=False) == 17
 
 
 FOURIER = MethodSettings(name="fourier", steps=8, learning_rate=0.05, size=16, target="leaky", seed=3,
