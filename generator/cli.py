@@ -69,7 +69,7 @@ class RichProgress:
         if not self.live:
             self.lines[name] = dict(total=total, done=done, first=done, unit=unit, seconds=0.0, shown=0.0)
             self.last_event = self.clock()
-            self._line(name, "already done" if done else "to do")
+            self._line(name, self.last_event, "already done" if done else "to do")
             return
         self.tasks[name] = self.bars.add_task(name, total=max(total, 1), completed=done, rate="", unit=unit)
 
@@ -80,7 +80,7 @@ class RichProgress:
             layer["seconds"] += now - self.last_event
             self.last_event = now
             if layer["done"] >= layer["total"] or now - layer["shown"] >= self.LINE_SECONDS:
-                self._line(name)
+                self._line(name, now)
             return
         task = self.tasks[name]
         self.bars.advance(task, count)
@@ -88,25 +88,25 @@ class RichProgress:
         unit = self.bars.tasks[task].fields["unit"]
         self.bars.update(task, rate=f"{speed:6.2f} {unit}/s" if speed else "")
 
-    def _line(self, name: str, state: str = "") -> None:
+    def _line(self, name: str, now: float, state: str = "") -> None:
         layer = self.lines[name]
-        layer["shown"] = self.clock()
+        layer["shown"] = now
         elapsed, made = layer["seconds"], layer["done"] - layer["first"]
         text = f"{name}: {layer['done']}/{layer['total']} {layer['unit']}"
         if state:
             text += f" {state}"
         elif made and elapsed > 0:
             rate = made / elapsed
-            text += f", {rate:.2f} {layer['unit']}/s, {_clock(elapsed)} elapsed"
+            text += f", {rate:.2f} {layer['unit']}/s, {_duration(elapsed)} elapsed"
             if layer["done"] < layer["total"]:
-                text += f", about {_clock((layer['total'] - layer['done']) / rate)} left"
+                text += f", about {_duration((layer['total'] - layer['done']) / rate)} left"
         self.console.print(text, highlight=False, soft_wrap=True)
 
     def note(self, text: str) -> None:
         self.console.print(text)
 
 
-def _clock(seconds: float) -> str:
+def _duration(seconds: float) -> str:
     minutes, seconds = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{seconds:02d}"

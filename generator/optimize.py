@@ -243,6 +243,6 @@ def choose_batch_size(extractor, size: int, num_images: int, on_gpu: bool) -> in
     them. A full batch and a remainder would waste the remainder's padding: a unit of 32 images with room for 25
     would run 25 and 7 padded to 25, 50 images' work, where 2 batches of 16 do 32."""
     fitting = max(1, device_memory_budget(on_gpu) // bytes_per_image(extractor, size))
-    largest = max(1, min(fitting, 1024 if on_gpu else 32))
-    num_batches = -(-max(1, num_images) // largest)
-    return int(-(-max(1, num_images) // num_batches))
+    largest, num_images = max(1, min(fitting, 1024 if on_gpu else 32)), max(1, num_images)
+    num_batches = -(-num_images // largest)
+    return int(-(-num_images // num_batches))
