@@ -6,7 +6,8 @@
 The projection scales what grows with the number of filters (tiles, thumbnails, pages, unit manifests,
 atlas.json) by each layer's filters built vs all its filters, contact sheets by their area, and keeps the rest
 (index, assets, dataset-example images) as it is. Built from a sample of real tiles, it is an estimate; built
-from every filter, it is the measurement.
+from every filter, it is the measurement. It also prints the space the site's files take on this filesystem
+(whole blocks each) and the size of the site as one tar archive, the form GitHub Pages' upload action sends.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import json
 import math
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -50,7 +52,28 @@ def measure(site: Path) -> dict:
             if relative.parts[0] in ("tiles", "layers", "units") and len(relative.parts) > 2:
                 layer = per_layer.setdefault(relative.parts[1], dict.fromkeys(KINDS, 0))
                 layer[kind] += path.stat().st_size
-    return {"total": sum(sizes.values()), "by_kind": sizes, "per_layer": per_layer}
+    files = [path for path in site.rglob("*") if path.is_file()]
+    return {"total": sum(sizes.values()), "by_kind": sizes, "per_layer": per_layer, "num_files": len(files),
+            "allocated": sum(path.stat().st_blocks * 512 for path in files), "tar": tar_size(site)}
+
+
+class _CountingSink:
+    """A write-only file that keeps only the number of bytes written to it."""
+
+    def __init__(self):
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.size += len(data)
+        return len(data)
+
+
+def tar_size(site: Path) -> int:
+    """The site's size as an uncompressed tar archive (what upload-pages-artifact packs), written nowhere."""
+    sink = _CountingSink()
+    with tarfile.open(fileobj=sink, mode="w|", format=tarfile.GNU_FORMAT) as archive:  # as GNU tar writes it
+        archive.add(site, arcname=".")
+    return sink.size
 
 
 def project(site: Path, measured: dict) -> dict:
@@ -94,6 +117,9 @@ def main():
     for kind in KINDS:
         print(f"{kind:<20} {measured['by_kind'][kind] / 1e6:>19.2f} MB {projected['by_kind'][kind] / 1e6:>15.1f} MB")
     print(f"{'total':<20} {measured['total'] / 1e6:>19.2f} MB {projected['total'] / 1e6:>15.1f} MB")
+    print(f"{measured['num_files']} files; on this filesystem they take {measured['allocated'] / 1e6:.2f} MB "
+          f"({measured['allocated'] / 2**20:.1f} MiB) in whole blocks; as one tar archive "
+          f"{measured['tar'] / 1e6:.2f} MB")
     sizes = ", ".join(f"{layer['name']} {layer['image_size']} px" for layer in record["layers"])
     print(f"(image sizes: {sizes})")
     if options.json:

@@ -90,6 +90,13 @@ def test_site_size_measures_every_byte_and_projects_by_filters(tmp_path):
     assert result["projected"]["num_filters"] == 16  # conv3's filters
     assert projected["tiles (PNG)"] == pytest.approx(4 * measured["tiles (PNG)"])  # 4 of 16 filters built
     assert projected["other"] == measured["other"]
+    files = [path for path in site.rglob("*") if path.is_file()]
+    assert result["measured"]["num_files"] == len(files)
+    assert result["measured"]["allocated"] == sum(path.stat().st_blocks * 512 for path in files)
+    archive = tmp_path / "site.tar"  # as upload-pages-artifact packs it, with GNU tar
+    subprocess.run(["tar", "--create", "--file", str(archive), "--directory", str(site), "."], check=True)
+    assert result["measured"]["tar"] == archive.stat().st_size
+    assert result["measured"]["tar"] > on_disk + 512 * len(files)  # a header per file on top of the content
 
 
 @pytest.mark.slow
