@@ -44,15 +44,14 @@ def kind_of(relative: Path) -> str:
 def measure(site: Path) -> dict:
     sizes = dict.fromkeys(KINDS, 0)
     per_layer: dict[str, dict[str, int]] = {}
-    for path in site.rglob("*"):
-        if path.is_file():
-            relative = path.relative_to(site)
-            kind = kind_of(relative)
-            sizes[kind] += path.stat().st_size
-            if relative.parts[0] in ("tiles", "layers", "units") and len(relative.parts) > 2:
-                layer = per_layer.setdefault(relative.parts[1], dict.fromkeys(KINDS, 0))
-                layer[kind] += path.stat().st_size
     files = [path for path in site.rglob("*") if path.is_file()]
+    for path in files:
+        relative, size = path.relative_to(site), path.stat().st_size
+        kind = kind_of(relative)
+        sizes[kind] += size
+        if relative.parts[0] in ("tiles", "layers", "units") and len(relative.parts) > 2:
+            layer = per_layer.setdefault(relative.parts[1], dict.fromkeys(KINDS, 0))
+            layer[kind] += size
     return {"total": sum(sizes.values()), "by_kind": sizes, "per_layer": per_layer, "num_files": len(files),
             "allocated": sum(path.stat().st_blocks * 512 for path in files), "tar": tar_size(site)}
 
