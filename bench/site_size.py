@@ -44,16 +44,19 @@ def kind_of(relative: Path) -> str:
 def measure(site: Path) -> dict:
     sizes = dict.fromkeys(KINDS, 0)
     per_layer: dict[str, dict[str, int]] = {}
-    files = [path for path in site.rglob("*") if path.is_file()]
-    for path in files:
-        relative, size = path.relative_to(site), path.stat().st_size
+    num_files = allocated = 0
+    for path in site.rglob("*"):
+        if not path.is_file():
+            continue
+        relative, status = path.relative_to(site), path.stat()
         kind = kind_of(relative)
-        sizes[kind] += size
+        sizes[kind] += status.st_size
+        num_files, allocated = num_files + 1, allocated + status.st_blocks * 512
         if relative.parts[0] in ("tiles", "layers", "units") and len(relative.parts) > 2:
             layer = per_layer.setdefault(relative.parts[1], dict.fromkeys(KINDS, 0))
-            layer[kind] += size
-    return {"total": sum(sizes.values()), "by_kind": sizes, "per_layer": per_layer, "num_files": len(files),
-            "allocated": sum(path.stat().st_blocks * 512 for path in files), "tar": tar_size(site)}
+            layer[kind] += status.st_size
+    return {"total": sum(sizes.values()), "by_kind": sizes, "per_layer": per_layer, "num_files": num_files,
+            "allocated": allocated, "tar": tar_size(site)}
 
 
 class _CountingSink:
