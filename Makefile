@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PROFILE ?=
 ATLAS_OPTIONS ?=
 
-.PHONY: install atlas test test-fast serve screenshots bench bench-quality clean
+.PHONY: install atlas test lint test-fast serve screenshots bench bench-quality clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,10 +20,13 @@ install: $(STAMP)
 atlas: $(STAMP)
 	$(BIN)/atlas build --config atlas.toml $(if $(PROFILE),--profile $(PROFILE)) $(ATLAS_OPTIONS)
 
-## make test: the whole suite on TensorFlow (real-model tests included), then again on JAX.
-test: $(STAMP)
+## make test: lint, then the whole suite on TensorFlow (real-model tests included), then again on JAX.
+test: lint
 	$(BIN)/python -m pytest -q
 	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -49,9 +49,10 @@ def child(options) -> None:
     """One scan in this process; prints a JSON line with its figures."""
     import generator  # noqa: F401
     from generator import examples
-    from generator.atlas import Progress
     from generator.config import ExampleSettings
-    from generator.models import load_model, select_layers
+    from generator.layers import select_layers
+    from generator.models import load_model
+    from generator.progress import Progress
 
     loaded = load_model(options.model)
     layers = select_layers(loaded, tuple(options.layers.split(",")) if options.layers else None, 224)

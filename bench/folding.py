@@ -15,11 +15,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import generator  # noqa: E402,F401
-from generator.config import MethodSettings  # noqa: E402
-from generator.models import build_extractor, load_model  # noqa: E402
-from generator.quiet import keras  # noqa: E402
 from throughput import SEED_LAYERS, machine, optimiser_rate  # noqa: E402
+
+import generator  # noqa: E402,F401
+from generator.extractors import build_extractor
+from generator.methods import MethodSettings  # noqa: E402
+from generator.models import load_model  # noqa: E402
+from generator.quiet import keras  # noqa: E402
 
 
 def main():

@@ -20,11 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from throughput import machine  # noqa: E402
+
 import generator  # noqa: E402,F401
 from generator import heads, optimize  # noqa: E402
-from generator.config import DEFAULTS  # noqa: E402
-from generator.models import build_extractor, load_model, precision_policy  # noqa: E402
-from throughput import machine  # noqa: E402
+from generator.extractors import build_extractor
+from generator.methods import METHODS
+from generator.models import load_model
+from generator.precision import precision_policy
 
 LAYERS = ("vgg16-hed:block1_conv2", "vgg16-hed:block3_conv3", "vgg16-hed:block5_conv3",
           "xception:block2_sepconv1", "xception:block14_sepconv1")
@@ -59,8 +62,8 @@ def main():
     options = parser.parse_args()
     heads.CONVOLUTION_HEADS_ON_GPU = True  # measure them wherever this runs
     info = machine()
-    method = dataclasses.replace(DEFAULTS[(options.method, "full")].method, size=options.size, steps=options.steps,
-                                 precision=options.precision)
+    method = dataclasses.replace(METHODS[options.method].profiles["full"].settings, size=options.size,
+                                 steps=options.steps, precision=options.precision)
     print(f"# {info['device']} · {info['cpu']} ({info['cpu_cores']} cores) · {info['backend']} · {options.method}, "
           f"{options.size} px, batch {options.batch_size}, {options.precision}")
     print(f"{'model:layer':<28} {'whole layer':>12} {'head':>8} {'gain':>6}   (ms per image and step, best)")

@@ -17,18 +17,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from throughput import machine  # noqa: E402
+
 import generator  # noqa: E402,F401
 from generator import backends  # noqa: E402
-from generator.config import DEFAULTS  # noqa: E402
-from generator.models import build_extractor, load_model, precision_policy  # noqa: E402
+from generator.extractors import build_extractor
+from generator.methods import METHODS  # noqa: E402
+from generator.models import load_model
 from generator.optimize import Optimizer  # noqa: E402
-from throughput import machine  # noqa: E402
+from generator.precision import precision_policy
 
 
 def milliseconds_per_image_step(precision: str, layer: str, size: int, batch_size: int, steps: int) -> float:
     with precision_policy(precision):
         loaded = load_model("vgg16-hed", "none")
-        method = dataclasses.replace(DEFAULTS[("fourier", "full")].method, size=size, steps=steps, precision=precision)
+        method = dataclasses.replace(METHODS["fourier"].profiles["full"].settings, size=size, steps=steps,
+                                     precision=precision)
         optimizer = Optimizer(build_extractor(loaded, layer, method.target), method, batch_size, loaded.preprocessing)
         ids = list(range(batch_size))
         optimizer.run(ids, [1.0] * batch_size)  # compiles

@@ -22,10 +22,11 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from throughput import machine  # noqa: E402
+
 import generator  # noqa: E402,F401
 from generator import atlas, backends, evaluate  # noqa: E402
 from generator.config import AtlasConfig, resolve  # noqa: E402
-from throughput import machine  # noqa: E402
 
 
 def build_and_measure(method: str, options, out: Path) -> list[dict]:
@@ -49,7 +50,7 @@ def figure(sites: dict[str, Path], path: Path, per_layer: int = 6, tile: int = 9
     record = json.loads(next(iter(sites.values())).joinpath("atlas.json").read_text())
     rows = []
     for layer in record["layers"]:
-        for method, site in sites.items():
+        for site in sites.values():
             entries = json.loads(site.joinpath("atlas.json").read_text())
             match = next(item for item in entries["layers"] if item["name"] == layer["name"])
             tiles = [np.asarray(Image.open(site / entry["positive"]["image"]).convert("RGB").resize(

@@ -22,7 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import generator  # noqa: E402,F401
 from generator import evaluate, runs  # noqa: E402
-from generator.models import IMAGENET_MEAN_RGB, build_extractor, load_model  # noqa: E402
+from generator.extractors import build_extractor
+from generator.models import load_model  # noqa: E402
+from generator.preprocessing import IMAGENET_MEAN_RGB
 from generator.site import collect  # noqa: E402
 
 ZERO_INPUT_RGB = {"caffe": np.array(IMAGENET_MEAN_RGB) / 255, "torch": np.array(IMAGENET_MEAN_RGB) / 255,
@@ -36,8 +38,8 @@ def main():
     record = collect(options.site)
     model = runs.read_run(options.site)["model"]
     loaded = load_model(model.get("source", model["name"]), model.get("weights_option", "default"))
-    colour = ZERO_INPUT_RGB[loaded.preprocessing]
-    print(f"flat image: RGB {np.round(colour, 3).tolist()} (the input that {loaded.preprocessing} preprocessing "
+    colour = ZERO_INPUT_RGB[loaded.preprocessing.name]
+    print(f"flat image: RGB {np.round(colour, 3).tolist()} (the input that {loaded.preprocessing.name} preprocessing "
           f"maps to zero), {evaluate.NUM_VIEWS} views as in atlas evaluate")
     for layer in record["layers"]:
         entries = layer["filters"]

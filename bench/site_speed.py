@@ -23,8 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import generator  # noqa: E402,F401
 from throughput import machine  # noqa: E402
+
+import generator  # noqa: E402,F401
 
 MEASURE = """
 const navigation = performance.getEntriesByType('navigation')[0];

@@ -26,11 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import generator  # noqa: E402,F401
 from generator import backends  # noqa: E402
-from generator.config import MethodSettings  # noqa: E402
+from generator.batching import choose_batch_size
+from generator.extractors import build_extractor
 from generator.heads import build_own_filter_extractor  # noqa: E402
-from generator.models import (build_extractor, layer_calls, load_model, output_shapes,  # noqa: E402
-                              precision_policy)
-from generator.optimize import Optimizer, choose_batch_size  # noqa: E402
+from generator.layers import layer_calls, output_shapes
+from generator.methods import MethodSettings  # noqa: E402
+from generator.models import load_model
+from generator.optimize import Optimizer
+from generator.precision import precision_policy
 from generator.quiet import keras  # noqa: E402
 
 ops = keras.ops

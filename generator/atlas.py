@@ -1,15 +1,15 @@
 """build(settings): the whole pipeline, top to bottom.
 
-load the model -> pick layers and filters -> plan work units -> optimise every unit not yet done, here or on a
-Dask cluster (workers.py: one extractor and one compiled step per layer) -> write each unit's tiles and manifest
-in writer threads while the next batch optimises -> scan the dataset examples (examples.py) -> render the site
-from the manifests and the examples.
+load the model -> plan the layers, their filters and work units (``plan_layers``) -> write run.json -> find the
+units not yet done (``units_to_do``) -> optimise them, here or on a Dask cluster (workers.py: one extractor and
+one compiled step per layer), writing each unit's tiles and manifest in writer threads while the next optimises
+(``optimise_and_write``) -> scan the dataset examples (examples.py) -> render the site from the manifests and
+the examples (site.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import tempfile
 import threading
@@ -18,25 +18,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
-from generator import backends, examples, runs, site, workers
-from generator.config import DEFAULTS, MethodSettings, RunSettings, auto_size, parse_filter_ids
+from generator import backends, examples, lock, runs, site, workers
+from generator.config import RunSettings, auto_size, parse_filter_ids
 from generator.errors import AtlasError
-from generator.models import LayerInfo, LoadedModel, load_model, output_size_at, precision_policy, select_layers
-from generator.tiles import crop_for, deprocess_standardised, deprocess_unit, status_of, write_tile
+from generator.example_images import image_set
+from generator.layers import LayerInfo, output_size_at, select_layers
+from generator.methods import METHODS, MethodSettings, method_named
+from generator.models import LoadedModel, load_model
+from generator.precision import precision_policy
+from generator.progress import Progress
 
 UNIT_SIZE_CPU, UNIT_SIZE_GPU = 16, 256
-
-
-class Progress:
-    """What the pipeline reports; the command line shows it as progress bars, tests ignore it."""
-
-    def start_layer(self, name: str, total: int, done: int, unit: str = "filters") -> None: ...
-
-    def advance(self, name: str, count: int) -> None: ...
-
-    def note(self, text: str) -> None: ...
 
 
 @dataclass
@@ -122,7 +114,7 @@ def describe_run(settings: RunSettings, loaded: LoadedModel, plans: list[LayerPl
     """run.json: everything needed to render the site and to check finished units, without the model."""
     return runs.to_json_safe({
         "format": runs.FORMAT,
-        "model": {"name": loaded.name, "weights": loaded.weights, "preprocessing": loaded.preprocessing,
+        "model": {"name": loaded.name, "weights": loaded.provenance, "preprocessing": loaded.preprocessing.name,
                   "source": settings.model, "weights_option": settings.weights},
         "method": settings.method,
         "profile": settings.profile,
@@ -160,7 +152,7 @@ def plan_layers(settings: RunSettings, loaded: LoadedModel) -> list[LayerPlan]:
         size = image_size_for(loaded, settings.method.size, info.receptive_field, settings.max_auto_size)
         method = replace(settings.method, size=size)
         info = replace(info, output_size=output_size_at(loaded, info.name, size))
-        identity = {"model": loaded.name, "weights": loaded.weights, "method": method.key()}
+        identity = {"model": loaded.name, "weights": loaded.provenance, "method": method.key()}
         filter_ids = parse_filter_ids(settings.filters, info.num_filters, info.name)
         if settings.num_filters_limit is not None:
             filter_ids = filter_ids[:settings.num_filters_limit]
@@ -171,32 +163,44 @@ def plan_layers(settings: RunSettings, loaded: LoadedModel) -> list[LayerPlan]:
     return plans
 
 
-def build(settings: RunSettings, progress: Progress | None = None, shard: tuple[int, int] | None = None,
-          stop: StopRequest | None = None, dask: str | None = None) -> BuildReport:
-    """Optimise every planned unit that is not done yet, then render the site. Returns what was built."""
+def build(settings: RunSettings, progress: Progress | None = None, *, shard: tuple[int, int] | None = None,
+          stop: StopRequest | None = None, dask: str | None = None, wait: bool = False,
+          force: bool = False) -> BuildReport:
+    """Optimise every planned unit that is not done yet, then render the site. Returns what was built.
+
+    One build writes ``settings.out`` at a time (lock.py): ``wait`` waits for another one instead of stopping;
+    ``force`` moves another model's atlas aside instead of refusing to mix the two."""
     progress = progress or Progress()
     stop = stop or StopRequest()
     started = time.perf_counter()
     out = prepare_output(settings.out)
-    scans_examples = settings.examples is not None and (shard is None or shard[0] == 0)  # one shard scans
-    images = examples.image_set(settings.examples.source) if scans_examples else None  # bad folder: fail early
-    with precision_policy(settings.method.precision):
-        loaded = load_model(settings.model, settings.weights)
-        report, plans = _build_loaded(settings, loaded, out, progress, shard, stop, dask)
-        if scans_examples and not stop.requested:
-            with stop.installed():  # Ctrl-C saves the scan so far
-                examples.scan(loaded, [plan.info for plan in plans], settings.examples, out, progress, stop,
-                              images)
+    with lock.output_lock(out, wait, shard, progress.note) as held:
+        scans_examples = settings.examples is not None and (shard is None or shard[0] == 0)  # one shard scans
+        images = image_set(settings.examples.source) if scans_examples else None  # a bad folder fails early
+        with precision_policy(settings.method.precision):
+            loaded = load_model(settings.model, settings.weights)
+            held.claim(loaded.name, loaded.provenance, force)
+            plans = plan_layers(settings, loaded)
+            runs.write_run(out, describe_run(settings, loaded, plans))
+            report = BuildReport(out=out)
+            pending = units_to_do(plans, out, shard, report, progress)
+            workers.remember_model(settings.model, settings.weights, loaded)
+            optimise_and_write(settings, pending, out, report, progress, stop, dask)
+            if scans_examples and not stop.requested:
+                with stop.installed():  # Ctrl-C saves the scan so far
+                    examples.scan(loaded, [plan.info for plan in plans], settings.examples, out, progress, stop,
+                                  images)
             report.interrupted = stop.requested
-    site.render(out)
+        with held.exclusive("render"):  # shards render one after another, each seeing the others' units
+            site.render(out)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _build_loaded(settings, loaded, out, progress, shard, stop, dask) -> tuple[BuildReport, list[LayerPlan]]:
-    plans = plan_layers(settings, loaded)
-    runs.write_run(out, describe_run(settings, loaded, plans))
-    report = BuildReport(out=out)
+def units_to_do(plans: list[LayerPlan], out: Path, shard: tuple[int, int] | None, report: BuildReport,
+                progress: Progress) -> list[tuple[LayerPlan, runs.Unit]]:
+    """The units of this shard (all without one) that have no finished manifest yet, in plan order; each layer
+    is announced to ``progress`` and given its line in ``report``."""
     mine = None if shard is None else set(runs.shard_units([u for p in plans for u in p.units], *shard))
     pending: list[tuple[LayerPlan, runs.Unit]] = []
     for plan in plans:
@@ -206,9 +210,15 @@ def _build_loaded(settings, loaded, out, progress, shard, stop, dask) -> tuple[B
         progress.start_layer(plan.info.name, total=sum(len(u.filter_ids) for u in units),
                              done=sum(len(u.filter_ids) for u in units if u not in todo))
         pending += [(plan, unit) for unit in todo]
+    return pending
+
+
+def optimise_and_write(settings: RunSettings, pending: list[tuple[LayerPlan, runs.Unit]], out: Path,
+                       report: BuildReport, progress: Progress, stop: StopRequest, dask: str | None) -> None:
+    """Optimise the pending units (here, or on Dask) and write each one's tiles and manifest in writer threads
+    while the next optimises; a layer's time and its optimiser's statistics go into its line of ``report``."""
     tasks = [workers.UnitTask(settings.model, settings.weights, plan.info.name, plan.method, plan.batch_size,
                               unit.filter_ids) for plan, unit in pending]
-    workers.remember_model(settings.model, settings.weights, loaded)
     reports = {layer.name: layer for layer in report.layers}
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="tiles") as writers, stop.installed():
         results = workers.run_on_dask(dask, tasks, stop) if dask else workers.run_here(tasks, stop)
@@ -219,60 +229,27 @@ def _build_loaded(settings, loaded, out, progress, shard, stop, dask) -> tuple[B
             for future in [future for future in writes if future.done()]:
                 future.result()  # a failed write (disk full) stops the run here
                 writes.remove(future)
-            writes.append(writers.submit(write_unit, unit, result, plan.method, out))
+            writes.append(writers.submit(runs.write_unit, unit, result, method_named(plan.method.name).tile,
+                                         plan.method.size, out))
             layer_report = reports[plan.info.name]
             now = time.perf_counter()
             layer_report.seconds += now - last
             last = now
             layer_report.num_built += len(unit.filter_ids)
+            layer_report.batch_size = result.batch_size
+            layer_report.num_traces = result.num_traces
+            layer_report.compile_seconds = result.compile_seconds
             progress.advance(plan.info.name, len(unit.filter_ids))
         for future in writes:
             future.result()  # surface write errors after every finished unit is on disk
-    for (plan, _), task in zip(pending, tasks):
-        optimizer = workers.existing_optimizer(task)  # None for units that ran on Dask or were never reached
-        if optimizer is not None:
-            reports[plan.info.name].batch_size = optimizer.batch_size
-            reports[plan.info.name].num_traces = optimizer.num_traces
-            reports[plan.info.name].compile_seconds = optimizer.compile_seconds
-    report.interrupted = stop.requested
-    return report, plans
-
-
-def write_unit(unit: runs.Unit, results: dict, method, out: Path) -> None:
-    """Tiles first (atomically), the manifest last: a unit with a manifest is complete."""
-    records = {filter_id: {"id": filter_id, "page": runs.filter_page_path(unit.slug, filter_id)}
-               for filter_id in unit.filter_ids}
-    for sign_name, (images, activations) in results.items():
-        for index, filter_id in enumerate(unit.filter_ids):
-            raw = images[index]
-            tile = (deprocess_standardised(raw, crop_for(method.size)) if method.name == "classic"
-                    else deprocess_unit(raw))
-            path = runs.tile_path(unit.slug, filter_id, sign_name)
-            write_tile(out / path, tile)
-            curve = activations[index]
-            records[filter_id][sign_name] = {
-                "image": path,
-                "thumbnail": str(Path(path).with_suffix(".webp")),
-                "activation_before": _finite_or_none(curve[0]),
-                "activation_after": _finite_or_none(curve[-1]),
-                "curve": [_finite_or_none(value) for value in curve],
-                "status": status_of(raw, tile, curve),
-            }
-    runs.write_manifest(unit, out, [records[filter_id] for filter_id in unit.filter_ids],
-                        {"written_by": f"pid {os.getpid()}"})
-
-
-def _finite_or_none(value) -> float | None:
-    value = float(value)
-    return float(f"{value:.5g}") if np.isfinite(value) else None  # 5 significant digits: a record, not a dump
 
 
 def estimate_full_seconds(report: BuildReport, settings: RunSettings, run: dict) -> float:
     """Seconds the full profile would take here, scaled from what this (preview) run measured: each layer's
     optimisation time per filter (compilation apart, counted once) times the full profile's filters, steps and
     pixels."""
-    full_profile = DEFAULTS[(settings.method.name, "full")]
-    full = full_profile.method
+    full_profile = METHODS[settings.method.name].profiles["full"]
+    full = full_profile.settings
     total = 0.0
     for layer_report, layer in zip(report.layers, run["layers"]):
         if layer_report.num_built:

@@ -7,64 +7,17 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import tomllib
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
 from generator.errors import AtlasError
+from generator.example_images import SHIPPED_EXAMPLES
+from generator.methods import DEFAULT_METHOD, METHODS, PROFILE_NAMES, MethodSettings
 
-METHODS = ("fourier", "classic")
-DEFAULT_METHOD = "fourier"
-PROFILES = ("auto", "preview", "full")
+PROFILES = ("auto", *PROFILE_NAMES)
 PRECISIONS = ("auto", "float32", "mixed")
-PREVIEW_FILTERS = 16
-
-
-@dataclass(frozen=True)
-class MethodSettings:
-    """How one filter image is optimised. Everything here changes the images, so all of it is hashed."""
-
-    name: str = "classic"
-    steps: int = 10
-    learning_rate: float = 10.0
-    size: int = 200  # pixels; 0 = "auto": a small multiple of each layer's receptive field
-    target: str = "output"  # output | pre_activation | leaky, where the layer fuses an activation (models.py)
-    seed: int = 0
-    jitter: float = 0.0  # random shift per step, as a fraction of the size
-    scale: float = 0.0  # random zoom per step in [1 - scale, 1 + scale]
-    rotate: float = 0.0  # random rotation per step in [-rotate, rotate] degrees
-    precision: str = "float32"  # or "mixed": bfloat16 compute, float32 variables and loss
-
-    def key(self) -> str:
-        """A short stable hash of the settings, used to tell whether finished work still matches."""
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class ProfileDefaults:
-    method: MethodSettings
-    num_filters: int | None  # None: every filter
-    max_auto_size: int = 224  # --size auto never goes above this
-
-
-_CLASSIC = MethodSettings(name="classic", steps=10, learning_rate=10.0, size=200, target="output")
-_FOURIER = MethodSettings(name="fourier", steps=128, learning_rate=0.05, size=0, target="leaky",
-                          jitter=0.0625, scale=0.1, rotate=10.0)
-
-# Per method, per profile. ``classic`` keeps the seed's values (10 steps, lr 10, 200x200) in ``full``.
-# ``fourier`` images are at most 128 px in ``full`` (the size Lucid renders at): the tiles of the default atlas then
-# fit the site's 150 MB budget (about 2.4 bytes per pixel as PNG; at 224 px the tiles alone would be ~180 MB), and
-# the deep layers cost a third of what 224 px would.
-DEFAULTS = {
-    ("classic", "full"): ProfileDefaults(_CLASSIC, num_filters=None),
-    ("classic", "preview"): ProfileDefaults(dataclasses.replace(_CLASSIC, steps=5, size=128), PREVIEW_FILTERS),
-    ("fourier", "full"): ProfileDefaults(_FOURIER, num_filters=None, max_auto_size=128),
-    ("fourier", "preview"): ProfileDefaults(dataclasses.replace(_FOURIER, steps=32), PREVIEW_FILTERS,
-                                            max_auto_size=112),
-}
 MIN_SIZE = 8
 
 
@@ -72,11 +25,6 @@ def auto_size(receptive_field: int, largest: int = 224) -> int:
     """Twice the receptive field, in multiples of 16, within 64..``largest`` pixels: block1 filters that see 5
     pixels need no 200-pixel image."""
     return int(min(largest, max(64, -(-2 * receptive_field // 16) * 16)))
-
-
-CONFIG_KEYS = ("model", "weights", "layers", "filters", "method", "steps", "size", "learning_rate", "batch_size",
-               "seed", "out", "profile", "precision", "examples", "num_examples")
-SHIPPED_EXAMPLES = "shipped"  # --examples value: scikit-image's sample photographs
 
 
 @dataclass(frozen=True)
@@ -114,6 +62,11 @@ class AtlasConfig:
         """This config with every value that ``overrides`` gives replaced."""
         given = {key: value for key, value in dataclasses.asdict(overrides).items() if value is not None}
         return dataclasses.replace(self, **given)
+
+
+# The config file's keys are AtlasConfig's fields, and each is read as its field's type says.
+CONFIG_KEYS = tuple(field.name for field in dataclasses.fields(AtlasConfig))
+_FIELD_TYPES = typing.get_type_hints(AtlasConfig)
 
 
 @dataclass(frozen=True)
@@ -158,12 +111,18 @@ def load_toml(path: str | Path) -> AtlasConfig:
     if unknown:
         raise AtlasError(f"Config file '{path}' has unknown keys {', '.join(unknown)}; "
                          f"known keys: {', '.join(CONFIG_KEYS)}.")
-    if "layers" in data:
-        data["layers"] = split_layers(data["layers"])
-    for key in ("filters", "out", "model", "weights", "method", "profile", "precision", "examples"):
-        if key in data:
-            data[key] = str(data[key])
-    return AtlasConfig(**data)
+    return AtlasConfig(**{key: _from_toml(key, value) for key, value in data.items()})
+
+
+def _from_toml(key: str, value):
+    """A TOML value as the AtlasConfig field wants it: layer lists split, text fields as text; numbers are
+    checked when the settings are resolved."""
+    kind = _FIELD_TYPES[key]
+    if kind == tuple[str, ...] | None:
+        return split_layers(value)
+    if kind == str | None:
+        return str(value)
+    return value
 
 
 def _positive(name: str, value, kind=int):
@@ -215,11 +174,11 @@ def resolve(config: AtlasConfig, has_gpu: bool, fast_bfloat16: bool = False) -> 
     if profile == "auto":
         profile = "full" if has_gpu else "preview"
         reason = "a GPU is visible" if has_gpu else "no GPU is visible, so a full atlas would be slow"
-    defaults = DEFAULTS[(method, profile)]
-    steps = _positive("steps", config.steps) if config.steps is not None else defaults.method.steps
-    size = parse_size(config.size) if config.size is not None else defaults.method.size
+    defaults = METHODS[method].profiles[profile]
+    steps = _positive("steps", config.steps) if config.steps is not None else defaults.settings.steps
+    size = parse_size(config.size) if config.size is not None else defaults.settings.size
     learning_rate = (_positive("learning_rate", config.learning_rate, float) if config.learning_rate is not None
-                     else defaults.method.learning_rate)
+                     else defaults.settings.learning_rate)
     seed = config.seed if config.seed is not None else 0
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise AtlasError(f"--seed must be a whole number of 0 or more, got {seed!r}.")
@@ -235,7 +194,7 @@ def resolve(config: AtlasConfig, has_gpu: bool, fast_bfloat16: bool = False) -> 
         filters=config.filters or "all",
         num_filters_limit=None if config.filters is not None else defaults.num_filters,
         max_auto_size=defaults.max_auto_size,
-        method=dataclasses.replace(defaults.method, steps=steps, learning_rate=learning_rate, size=size, seed=seed,
+        method=dataclasses.replace(defaults.settings, steps=steps, learning_rate=learning_rate, size=size, seed=seed,
                                    precision=precision),
         batch_size=parse_batch_size(config.batch_size),
         out=Path(config.out or "site"),

@@ -24,11 +24,14 @@ from PIL import Image
 
 from generator import backends, runs, transforms
 from generator.config import parse_filter_ids
-from generator.models import build_extractor, load_model, preprocess
-from generator.optimize import BORDER
+from generator.extractors import build_extractor
+from generator.files import write_atomically
+from generator.models import load_model
+from generator.objectives import mean_of_every_filter
+from generator.preprocessing import Preprocessing
 from generator.quiet import keras, stderr_silenced
 from generator.site import collect
-from generator.tiles import FLAT_STD, write_atomically
+from generator.tiles import FLAT_STD
 
 ops = keras.ops
 NUM_VIEWS = 8
@@ -52,7 +55,7 @@ def load_tile(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
 
 
-def all_filter_activations(extractor, preprocessing: str, images: np.ndarray, num_views: int,
+def all_filter_activations(extractor, preprocessing: Preprocessing, images: np.ndarray, num_views: int,
                            batch_size: int = 32) -> np.ndarray:
     """(N, C): each image's mean activation of every filter of the layer, averaged over ``num_views`` views."""
     size = images.shape[1]
@@ -71,11 +74,8 @@ def all_filter_activations(extractor, preprocessing: str, images: np.ndarray, nu
             with stderr_silenced() if view == 0 and start == 0 else contextlib.nullcontext():
                 if rows is not None:
                     batch = transforms.apply(batch, ops.convert_to_tensor(rows[start:start + batch_size]))
-                outputs = extractor(preprocess(batch, preprocessing), training=False)
-            height, width = outputs.shape[1], outputs.shape[2]
-            border = BORDER if min(height, width) > 2 * BORDER else 0
-            trimmed = outputs[:, border:height - border, border:width - border, :]
-            means.append(ops.convert_to_numpy(ops.mean(ops.cast(trimmed, "float32"), axis=(1, 2))))
+                outputs = extractor(preprocessing(batch), training=False)
+            means.append(ops.convert_to_numpy(mean_of_every_filter(outputs)))
         activations = np.concatenate(means)
         total = activations if total is None else total + activations
     return total / max(num_views, 1)

@@ -1,132 +1,40 @@
 """Dataset examples: the real image patches that excite each filter most, and those that inhibit it most.
 
-find the images (a folder, recursively, or the photographs scikit-image ships) -> decode, resize and centre-crop
-each to a square in background threads -> one forward pass per batch through one extractor for all the layers,
-which returns per image and filter only the largest and smallest pre-activation and where they are -> merge
-into a running top-k and bottom-k per filter (memory: a few batches plus 2k entries per filter) -> save the
-running state every few hundred images (a re-run resumes there) -> write each source image that some filter
-shows once (WebP) and ``examples/examples.json``. The site draws a patch by cropping its source image to the
-filter's receptive field around the position of the extreme.
+find the images and decode them in background threads (example_images.py) -> one forward pass per batch
+through one extractor for all the layers, which returns per image and filter only the largest and smallest
+pre-activation and where they are -> merge into a running top-k and bottom-k per filter (memory: a few batches
+plus 2k entries per filter) -> save the running state every few hundred images (a re-run resumes there) -> write
+each source image that some filter shows once (WebP) and ``examples/examples.json``. The site draws a patch by
+cropping its source image to the filter's receptive field around the position of the extreme.
+Each example travels as a named record, ``{"image": slot, "activation": value, "x": left, "y": top}``, with
+``slot`` indexing the record's ``images``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.metadata
-import importlib.util
 import io
 import json
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
 
 from generator import backends, runs
-from generator.config import SHIPPED_EXAMPLES, ExampleSettings
+from generator.config import ExampleSettings
 from generator.errors import AtlasError
-from generator.models import LayerInfo, LoadedModel, build_multi_extractor, preprocess
+from generator.example_images import ImageSet, batches, image_set, load_square
+from generator.extractors import build_multi_extractor
+from generator.files import write_atomically, writing
+from generator.layers import LayerInfo
+from generator.models import LoadedModel
 from generator.quiet import keras, stderr_silenced
-from generator.tiles import encode_webp, write_atomically
+from generator.tiles import encode_webp
 
 FORMAT = runs.EXAMPLES_FORMAT
 EXAMPLES_DIR, EXAMPLES_FILE = runs.EXAMPLES_DIR, runs.EXAMPLES_FILE
 STATE_FILE = f"{EXAMPLES_DIR}/scan-state.npz"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
-# The photographs among scikit-image's bundled sample data (skimage/data), not its synthetic test patterns.
-SHIPPED_PHOTOS = ("astronaut.png", "brick.png", "camera.png", "cell.png", "chelsea.png", "clock_motion.png",
-                  "coffee.png", "coins.png", "grass.png", "gravel.png", "hubble_deep_field.jpg", "ihc.png",
-                  "moon.png", "motorcycle_left.png", "page.png", "retina.jpg", "rocket.jpg", "text.png")
 SOURCE_IMAGE_QUALITY = 85
-
-
-@dataclass(frozen=True)
-class ImageSet:
-    """The images to scan, in a fixed order, and how to name them on the pages."""
-
-    description: str
-    root: Path
-    paths: tuple[Path, ...]
-
-    def name_of(self, path: Path) -> str:
-        return path.relative_to(self.root).as_posix()
-
-
-def image_set(source: str) -> ImageSet:
-    if source == SHIPPED_EXAMPLES:
-        return shipped_photos()
-    folder = Path(source)
-    paths = find_images(folder)
-    if not paths:
-        raise AtlasError(f"No images in '{folder}': --examples needs a folder with .jpg, .jpeg, .png or .webp "
-                         f"files (searched recursively).")
-    return ImageSet(f"{len(paths)} images from the folder {folder.name or folder}", folder, tuple(paths))
-
-
-def find_images(folder: Path) -> list[Path]:
-    """Every image file under ``folder``, by suffix, in a stable (sorted) order."""
-    if not folder.is_dir():
-        raise AtlasError(f"--examples '{folder}' is not a folder.")
-    return sorted(path for path in folder.rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file())
-
-
-def shipped_photos() -> ImageSet:
-    """scikit-image's sample photographs, read from the installed package's data folder (no download)."""
-    spec = importlib.util.find_spec("skimage")
-    if spec is None or spec.origin is None:
-        raise AtlasError("The default dataset examples are scikit-image's sample photos, but scikit-image is not "
-                         "installed: run `make install`, or pass --examples DIR or --examples none.")
-    folder = Path(spec.origin).parent / "data"
-    paths = tuple(folder / name for name in SHIPPED_PHOTOS if (folder / name).is_file())
-    if not paths:
-        raise AtlasError(f"scikit-image's sample photos are missing from '{folder}': reinstall scikit-image, "
-                         f"or pass --examples DIR or --examples none.")
-    version = importlib.metadata.version("scikit-image")
-    return ImageSet(f"{len(paths)} sample photographs shipped with scikit-image {version} (skimage.data)",
-                    folder, paths)
-
-
-def load_square(path: Path, size: int) -> np.ndarray | None:
-    """The image as RGB uint8, its short side resized to ``size`` and centre-cropped to a square; None if it
-    cannot be read."""
-    try:
-        with Image.open(path) as image:
-            image.draft("RGB", (size, size))  # JPEGs decode at a reduced scale when they are much larger
-            image = ImageOps.exif_transpose(image).convert("RGB")  # upright, as a camera's viewer shows it
-            scale = size / min(image.size)
-            width, height = max(size, round(image.width * scale)), max(size, round(image.height * scale))
-            image = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=3.0)
-            left, top = (width - size) // 2, (height - size) // 2
-            return np.asarray(image.crop((left, top, left + size, top + size)))
-    except Exception:  # noqa: BLE001  (any unreadable file is skipped and counted, never fatal)
-        return None
-
-
-def batches(paths: tuple[Path, ...], start: int, size: int, batch_size: int
-            ) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
-    """(image indices, pixels, number skipped) per batch, from ``start`` on; the next batch decodes in threads
-    while this one is used. Batches are padded to ``batch_size`` with index -1 (one compiled shape)."""
-    starts = range(start, len(paths), batch_size)
-
-    def decode(first: int):
-        indices = list(range(first, min(first + batch_size, len(paths))))
-        return indices, [load_square(paths[index], size) for index in indices]
-
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool:
-        pending = [pool.submit(decode, first) for first in starts[:2]]
-        for position in range(len(starts)):
-            indices, images = pending.pop(0).result()
-            if position + 2 < len(starts):
-                pending.append(pool.submit(decode, starts[position + 2]))
-            kept = [(index, image) for index, image in zip(indices, images) if image is not None]
-            ids = np.full(batch_size, -1, np.int64)
-            pixels = np.zeros((batch_size, size, size, 3), np.uint8)
-            for slot, (index, image) in enumerate(kept):
-                ids[slot], pixels[slot] = index, image
-            yield ids, pixels, len(indices) - len(kept)
 
 
 class RunningExtremes:
@@ -185,12 +93,12 @@ class Summariser:
         specs = specs if isinstance(specs, (list, tuple)) else [specs]
         self.output_sizes = [(int(spec.shape[1]), int(spec.shape[2])) for spec in specs]
         self.weights = backends.model_weights(self.extractor)
-        preprocessing = loaded.preprocessing
+        preprocess = loaded.preprocessing
         extractor = self.extractor
 
         def summarise(weights, pixels):
             ops = keras.ops
-            images = preprocess(ops.cast(pixels, "float32") / 255.0, preprocessing)
+            images = preprocess(ops.cast(pixels, "float32") / 255.0)
             outputs = backends.call_model(extractor, weights, images)
             outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
             summaries = []
@@ -235,7 +143,7 @@ def scan_key(loaded: LoadedModel, layers: list[LayerInfo], settings: ExampleSett
             files.append((images.name_of(path), stat.st_size, stat.st_mtime_ns))
         except OSError:
             files.append((images.name_of(path), -1, -1))
-    text = json.dumps({"format": FORMAT, "model": loaded.name, "weights": loaded.weights,
+    text = json.dumps({"format": FORMAT, "model": loaded.name, "weights": loaded.provenance,
                        "layers": [layer.name for layer in layers], "k": settings.num_examples,
                        "size": image_size, "source": images.description, "files": files}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
@@ -298,10 +206,8 @@ def _save_state(out: Path, key: str, extremes: list[RunningExtremes], position: 
               for name, array in running.arrays(f"{index}_").items()}
     buffer = io.BytesIO()
     np.savez(buffer, key=np.array(key), position=np.array(position), skipped=np.array(skipped), **arrays)
-    try:
+    with writing(f"the dataset-example scan's state into '{out}'"):
         write_atomically(out / STATE_FILE, buffer.getvalue())
-    except OSError as error:
-        raise AtlasError(f"Cannot save the dataset-example scan into '{out}': {error.strerror or error}.") from None
 
 
 def _record(key, loaded, images: ImageSet, layers, extremes, output_sizes, image_size, skipped, settings) -> dict:
@@ -313,22 +219,28 @@ def _record(key, loaded, images: ImageSet, layers, extremes, output_sizes, image
         filters = []
         for filter_id in range(layer.num_filters):
             entry = {}
-            for sign, (values, ids, positions) in (("positive", running.top), ("negative", running.bottom)):
-                entry[sign] = [[slot[int(ids[filter_id, rank])], float(f"{values[filter_id, rank]:.5g}"),
-                                *patch_box(positions[filter_id, rank], output_size, image_size,
-                                           layer.receptive_field)[:2]]
+            for sign, (values, ids, positions) in zip(runs.SIGN_NAMES, (running.top, running.bottom)):
+                entry[sign] = [_example(slot[int(ids[filter_id, rank])], values[filter_id, rank],
+                                        patch_box(positions[filter_id, rank], output_size, image_size,
+                                                  layer.receptive_field))
                                for rank in range(ids.shape[1]) if ids[filter_id, rank] >= 0]
             filters.append(entry)
         layer_records[layer.name] = {"receptive_field": layer.receptive_field, "output_size": list(output_size),
                                      "patch_size": int(min(layer.receptive_field, image_size)), "filters": filters}
     return {
-        "format": FORMAT, "key": key, "model": loaded.name, "weights": loaded.weights,
+        "format": FORMAT, "key": key, "model": loaded.name, "weights": loaded.provenance,
         "source": images.description, "num_images": len(images.paths) - skipped,
         "num_skipped": skipped, "image_size": image_size, "num_examples": settings.num_examples,
         "images": [{"name": images.name_of(images.paths[index]), "file": _image_file(images, index)}
                    for index in referenced],
         "layers": layer_records,
     }
+
+
+def _example(slot: int, value: float, box: tuple[int, int, int]) -> dict:
+    """One dataset example as the record stores it: the image's slot, the value there, the patch's corner."""
+    x, y, _ = box
+    return {"image": slot, "activation": float(f"{value:.5g}"), "x": x, "y": y}
 
 
 def _image_file(images: ImageSet, index: int) -> str:
@@ -343,7 +255,5 @@ def _write_images(out: Path, images: ImageSet, record: dict, image_size: int) ->
         if pixels is None:
             raise AtlasError(f"'{images.root / entry['name']}' could be read during the scan but not now: was it "
                              f"changed? Run the build again.")
-        try:
+        with writing(f"'{out / entry['file']}'"):
             write_atomically(out / entry["file"], encode_webp(pixels, SOURCE_IMAGE_QUALITY))
-        except OSError as error:
-            raise AtlasError(f"Cannot write '{out / entry['file']}': {error.strerror or error}.") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from generator.layers import activation_name
 from generator.quiet import keras
 
 FOLDABLE = (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers.DepthwiseConv2D)
@@ -59,18 +60,13 @@ def foldable_pairs(model) -> list[tuple]:
             continue
         convolution = parents[0].operation
         if (not isinstance(convolution, FOLDABLE) or id(convolution) not in inside
-                or len(convolution._inbound_nodes) != 1 or _activation_name(convolution) != "linear"
+                or len(convolution._inbound_nodes) != 1 or activation_name(convolution) != "linear"
                 or convolution.data_format != "channels_last" or layer.axis not in (-1, 3)):
             continue
         readers = [node.operation for node in convolution._outbound_nodes if id(node.operation) in inside]
         if readers == [layer]:
             pairs.append((convolution, layer))
     return pairs
-
-
-def _activation_name(layer) -> str:
-    activation = getattr(layer, "activation", None)
-    return getattr(activation, "__name__", "linear") if activation is not None else "linear"
 
 
 def _weights_by_name(layer) -> dict[str, np.ndarray]:

@@ -11,13 +11,13 @@ computes that one filter per image from the layer's input and the layer's own we
 
 Elementwise layers after the target (the ``leaky`` and ``pre_activation`` targets' ``LeakyOutput``, an
 ``Activation``) are applied to the head's map as they are. Other layer types have no head, and the optimiser
-picks the filter out of the full output (optimize.mean_activation).
+picks the filter out of the full output (objectives.mean_activation).
 """
 
 from __future__ import annotations
 
 from generator import backends
-from generator.models import safe_name
+from generator.extractors import safe_name
 from generator.quiet import keras
 
 ops = keras.ops

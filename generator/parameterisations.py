@@ -3,7 +3,7 @@
 A parameterisation turns per-image generators into initial parameters, parameters into RGB images in [0, 1]
 (in ``keras.ops``, so gradients flow) and final parameters into images for display.
 
-- ``pixels`` (the classic method): the pixels themselves, as the seed does.
+- ``pixels`` (the classic method): the pixels themselves, as the tutorial does.
 - ``fourier``: a spectrum per colour channel, scaled by 1/frequency so that every frequency is equally easy to
   change, mapped through ImageNet's colour correlation and a sigmoid (Olah et al., Distill 2017).
 """
@@ -23,17 +23,17 @@ COLOUR_CORRELATION = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -
 COLOUR_CORRELATION = COLOUR_CORRELATION / np.max(np.linalg.norm(COLOUR_CORRELATION, axis=0))
 
 
-def image_seed(seed: int, layer_key: int, filter_id: int) -> np.random.Generator:
+def image_generator(seed: int, layer_key: int, filter_id: int) -> np.random.Generator:
     """One generator per (run seed, layer, filter): an image's randomness never depends on its batch."""
     return np.random.default_rng([seed, layer_key, filter_id])
 
 
 class PixelParameterisation:
-    """The seed's method: the pixels themselves, RGB started from uniform noise in [0, 1).
+    """The tutorial's method: the pixels themselves, RGB started from uniform noise in [0, 1).
 
     The model's preprocessing is part of the graph, so a step of the learning rate is measured in [0, 1] image
     units whatever the model expects. For a model that takes [0, 1] images as they are (``unit``), this is the
-    seed's computation exactly.
+    tutorial's computation exactly.
     """
 
     def __init__(self, size: int):
@@ -85,10 +85,3 @@ class FourierParameterisation:
         spectrum = np.fft.fft2(rearrange(correlated, "b h w c -> b c h w")) / self.scale
         return np.stack([spectrum.real, spectrum.imag], axis=1).astype(np.float32)
 
-
-def parameterisation_for(method_name: str, size: int):
-    if method_name == "classic":
-        return PixelParameterisation(size)
-    if method_name == "fourier":
-        return FourierParameterisation(size)
-    raise ValueError(f"no parameterisation for method '{method_name}'")

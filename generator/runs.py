@@ -3,27 +3,34 @@
 A unit's tiles are written first, then its manifest; a unit is done when its manifest exists, carries the
 current key (a hash of everything that changes its images) and names files that exist. Re-running a build
 skips done units. ``run.json`` describes the whole run, so a site can be rendered from the output directory
-alone, without the model.
+alone, without the model. Writing a finished unit (``write_unit``) lives here, beside the reading.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from generator.errors import AtlasError
-from generator.tiles import write_atomically
+from generator.files import copy_file, write_atomically, writing
+from generator.tiles import status_of, write_tile
 
 FORMAT = 1
 RUN_FILE = "run.json"
 UNITS_DIR = "units"
 EXAMPLES_DIR = "examples"  # the dataset-example scan (examples.py) and the source images it shows
 EXAMPLES_FILE = f"{EXAMPLES_DIR}/examples.json"
-EXAMPLES_FORMAT = 1
+EXAMPLES_FORMAT = 2
+SIGNS = (("positive", 1.0), ("negative", -1.0))  # each filter's two images: its pattern, and it taken out
+SIGN_NAMES = tuple(name for name, _ in SIGNS)
 
 
 def layer_slug(name: str) -> str:
@@ -87,7 +94,7 @@ def read_manifest(unit: Unit, out: Path) -> dict | None:
     if manifest.get("key") != unit.key or tuple(manifest.get("filter_ids", ())) != unit.filter_ids:
         return None
     for record in manifest.get("filters", []):
-        for sign in ("positive", "negative"):
+        for sign in SIGN_NAMES:
             if not all((out / record[sign][key]).is_file() for key in ("image", "thumbnail") if key in record[sign]):
                 return None
     return manifest
@@ -96,11 +103,38 @@ def read_manifest(unit: Unit, out: Path) -> dict | None:
 def write_manifest(unit: Unit, out: Path, filters: list[dict], details: dict) -> None:
     manifest = {"format": FORMAT, "key": unit.key, "layer": unit.layer, "filter_ids": list(unit.filter_ids),
                 "filters": filters, **details}
-    try:
+    with writing(f"the manifest '{unit.manifest_path(out)}'",
+                 "Free some space; a re-run resumes from the last finished batch."):
         write_atomically(unit.manifest_path(out), json.dumps(manifest, separators=(",", ":")).encode())
-    except OSError as error:
-        raise AtlasError(f"Cannot write the manifest '{unit.manifest_path(out)}': {error.strerror or error}. "
-                         f"Free some space; a re-run resumes from the last finished batch.") from None
+
+
+def write_unit(unit: Unit, result, tile: Callable[[np.ndarray, int], np.ndarray], size: int, out: Path) -> None:
+    """A unit's tiles first (atomically), its manifest last: a unit with a manifest is complete. ``result`` is a
+    ``workers.UnitResult``; ``tile`` the method's (image, size) -> uint8 tile."""
+    records = {filter_id: {"id": filter_id, "page": filter_page_path(unit.slug, filter_id)}
+               for filter_id in unit.filter_ids}
+    for sign_name, sign in result.signs.items():
+        for index, filter_id in enumerate(unit.filter_ids):
+            raw = sign.images[index]
+            image = tile(raw, size)
+            path = tile_path(unit.slug, filter_id, sign_name)
+            write_tile(out / path, image)
+            curve = sign.activations[index]
+            records[filter_id][sign_name] = {
+                "image": path,
+                "thumbnail": str(Path(path).with_suffix(".webp")),
+                "activation_before": _finite_or_none(curve[0]),
+                "activation_after": _finite_or_none(curve[-1]),
+                "curve": [_finite_or_none(value) for value in curve],
+                "status": status_of(raw, image, curve),
+            }
+    write_manifest(unit, out, [records[filter_id] for filter_id in unit.filter_ids],
+                   {"written_by": f"pid {os.getpid()}"})
+
+
+def _finite_or_none(value) -> float | None:
+    value = float(value)
+    return float(f"{value:.5g}") if np.isfinite(value) else None  # 5 significant digits: a record, not a dump
 
 
 def write_run(out: Path, run: dict) -> None:
@@ -160,28 +194,20 @@ def merge_units(source: Path, target: Path) -> int:
         raise AtlasError(f"'{source}' holds a different run than '{target}' (other model, layers or settings): "
                          f"only shards of the same build can be merged.")
     if not (target / RUN_FILE).exists():
-        _copy(source, target, RUN_FILE)
+        copy_file(source, target, RUN_FILE)
     copied = 0
     for unit in units_from_run(run):
         manifest = read_manifest(unit, source)
         if manifest is None or read_manifest(unit, target) is not None:
             continue
         for record in manifest["filters"]:
-            for sign in ("positive", "negative"):
+            for sign in SIGN_NAMES:
                 for key in ("image", "thumbnail"):
                     if key in record[sign]:
-                        _copy(source, target, record[sign][key])
-        _copy(source, target, unit.manifest_path(Path()))  # last: the unit is done once its manifest is there
+                        copy_file(source, target, record[sign][key])
+        copy_file(source, target, unit.manifest_path(Path()))  # last: the unit is done once its manifest is there
         copied += 1
     return copied
-
-
-def _copy(source: Path, target: Path, relative: str | Path) -> None:
-    """Copy one file of an output directory to the same place in another."""
-    import shutil
-
-    (target / relative).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source / relative, target / relative)
 
 
 def read_examples(out: Path) -> dict | None:
@@ -200,6 +226,6 @@ def copy_examples(source: Path, target: Path) -> bool:
     if record is None or read_examples(target) is not None:
         return False
     for entry in record["images"]:
-        _copy(source, target, entry["file"])
-    _copy(source, target, EXAMPLES_FILE)
+        copy_file(source, target, entry["file"])
+    copy_file(source, target, EXAMPLES_FILE)
     return True

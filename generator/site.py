@@ -7,6 +7,7 @@ by file atomically: a template error leaves the previous site as it was.
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import shutil
 from pathlib import Path
@@ -18,9 +19,14 @@ from PIL import Image
 
 from generator import __version__, runs
 from generator.errors import AtlasError
-from generator.tiles import contact_sheet, encode_png, write_atomically
+from generator.files import write_atomically, writing
+from generator.tiles import contact_sheet, encode_png
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# The templates ship inside the package as generator/templates (pyproject.toml maps the top-level templates/
+# there in a wheel); in a source checkout they are the top-level templates/ itself.
+_PACKAGED_TEMPLATES = importlib.resources.files("generator") / "templates"
+TEMPLATES = (Path(str(_PACKAGED_TEMPLATES)) if _PACKAGED_TEMPLATES.is_dir()
+             else Path(__file__).resolve().parent.parent / "templates")
 ATLAS_FILE = "atlas.json"
 PREVIEW_STRIP = 12
 
@@ -36,7 +42,7 @@ def collect(out: Path) -> dict:
             manifest = runs.read_manifest(unit, out)
             if manifest is not None:
                 for entry in manifest["filters"]:
-                    for sign in ("positive", "negative"):  # units written before thumbnails existed
+                    for sign in runs.SIGN_NAMES:  # units written before thumbnails existed
                         entry[sign].setdefault("thumbnail", entry[sign]["image"])
                 filters += manifest["filters"]
         slug = layer["slug"]
@@ -72,9 +78,10 @@ def examples_for_site(record: dict | None, run: dict) -> tuple[dict | None, dict
     images = record["images"]
     layers = {}
     for name, layer in record["layers"].items():
-        filters = [{sign: [{"image": images[slot]["file"], "name": images[slot]["name"], "activation": value,
-                            "x": x, "y": y} for slot, value, x, y in entry[sign]]
-                    for sign in ("positive", "negative")} for entry in layer["filters"]]
+        filters = [{sign: [{"image": images[example["image"]]["file"], "name": images[example["image"]]["name"],
+                            "activation": example["activation"], "x": example["x"], "y": example["y"]}
+                           for example in entry[sign]]
+                    for sign in runs.SIGN_NAMES} for entry in layer["filters"]]
         layers[name] = {"patch_size": layer["patch_size"], "receptive_field": layer["receptive_field"],
                         "filters": filters}
     return summary, layers
@@ -96,12 +103,13 @@ GALLERY_CROP = 96
 
 
 def gallery_examples(record: dict, layer: dict) -> dict | None:
-    """The gallery's example view, compactly for the page script: each filter's best patch per sign as
-    [image number, left, top, size, pixelated] of a GALLERY_CROP-pixel crop, the image files listed once."""
+    """The gallery's example view for the page script: per sign, each filter's best patch as the crop of a
+    GALLERY_CROP-pixel box (``crop_geometry``) with ``image``, the number of its file in ``images`` (each file
+    listed once), or None where the filter has none; and each filter's page."""
     if not record["examples"] or not layer["example_patch_size"]:
         return None
     files: dict[str, int] = {}
-    views = {"positive": [], "negative": []}
+    views = {sign: [] for sign in runs.SIGN_NAMES}
     for entry in layer["filters"]:
         for sign, view in views.items():
             found = entry.get("examples", {}).get(sign)
@@ -110,8 +118,7 @@ def gallery_examples(record: dict, layer: dict) -> dict | None:
                 continue
             crop = crop_geometry(found[0], layer["example_patch_size"], record["examples"]["image_size"],
                                  GALLERY_CROP)
-            view.append([files.setdefault(found[0]["image"], len(files)), crop["left"], crop["top"], crop["size"],
-                         int(crop["pixelated"])])
+            view.append({"image": files.setdefault(found[0]["image"], len(files)), **crop})
     return {"images": [f"../../{path}" for path in files], "crop": GALLERY_CROP, **views}
 
 
@@ -164,7 +171,7 @@ def render(out: Path) -> dict:
                 **common, layer=layer, entry=entry, root="../../",
                 previous=filters[index - 1] if index else None,
                 next=filters[index + 1] if index + 1 < len(filters) else None)
-    try:
+    with writing(f"the site into '{out}'", advice=""):
         for layer in record["layers"]:
             if layer["contact_sheet"]:
                 tiles = Parallel(n_jobs=-1, prefer="threads")(  # PNG decoding releases the GIL
@@ -178,6 +185,4 @@ def render(out: Path) -> dict:
         assets.mkdir(exist_ok=True)
         for asset in (TEMPLATES / "assets").iterdir():
             shutil.copyfile(asset, assets / asset.name)
-    except OSError as error:
-        raise AtlasError(f"Cannot write the site into '{out}': {error.strerror or error}.") from None
     return record

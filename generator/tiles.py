@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from einops import rearrange
 from PIL import Image
 
-from generator.errors import AtlasError
+from generator.files import write_atomically, writing
 
 FLAT_STD = 2.0  # a tile whose uint8 pixels vary less than this is "flat"
 
 
 def crop_for(size: int) -> int:
-    """The seed crops 25 pixels of a 200-pixel image (12.5% a side); the same share at any size."""
+    """The tutorial crops 25 pixels of a 200-pixel image (12.5% a side); the same share at any size."""
     return int(round(size * 25 / 200))
 
 
 def deprocess_standardised(image: np.ndarray, crop: int) -> np.ndarray:
-    """The seed's deprocess_image: standardise to mean 128 and std 64, clip to uint8, crop the border."""
+    """The tutorial's deprocess_image: standardise to mean 128 and std 64, clip to uint8, crop the border."""
     image = image.astype(np.float64)
     image = image - image.mean()
     image = image / max(float(image.std()), 1e-12)
@@ -41,20 +39,6 @@ def status_of(raw: np.ndarray, tile: np.ndarray, activations: np.ndarray) -> str
     if not (np.isfinite(raw).all() and np.isfinite(activations).all()):
         return "non-finite"
     return "flat" if float(tile.std()) < FLAT_STD else "ok"
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
-        os.chmod(temporary, 0o644)  # mkstemp makes files private; a site is for reading
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def encode_png(tile: np.ndarray, palette: bool = False) -> bytes:
@@ -89,16 +73,13 @@ def encode_webp_thumbnail(tile: np.ndarray, size: int = THUMBNAIL_SIZE) -> bytes
 
 def write_tile(path: Path, tile: np.ndarray) -> None:
     """The tile as PNG at ``path`` and its WebP thumbnail beside it (``.webp``)."""
-    try:
+    with writing(f"'{path}'"):
         write_atomically(path, encode_png(tile))
         write_atomically(path.with_suffix(".webp"), encode_webp_thumbnail(tile))
-    except OSError as error:
-        raise AtlasError(f"Cannot write '{path}': {error.strerror or error}. Free some space or choose another "
-                         f"--out; finished work is kept and a re-run resumes.") from None
 
 
 def contact_sheet(tiles: list[np.ndarray], tile_size: int = 64, gap: int = 2) -> np.ndarray:
-    """All tiles of a layer in one near-square grid (like the seed's 4x5 figure, for every filter)."""
+    """All tiles of a layer in one near-square grid (like the tutorial's 4x5 figure, for every filter)."""
     if not tiles:
         raise ValueError("a contact sheet needs at least one tile")
     columns = math.ceil(math.sqrt(len(tiles)))

@@ -9,8 +9,8 @@ step's matrices at its start, so the device never waits for the host.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

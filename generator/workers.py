@@ -1,7 +1,8 @@
 """Where work units are optimised: in this process, or on the workers of a Dask cluster.
 
 Both paths call ``optimise_unit``, which keeps one loaded model and one compiled optimiser per layer for the life
-of the process, so a Dask worker loads its model once and traces each layer's step once.
+of the process, so a Dask worker loads its model once and traces each layer's step once. A unit's result carries
+its images and curves and the statistics of the optimiser that made them, wherever that ran.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from generator import backends, runs
-from generator.config import MethodSettings
+from generator.batching import choose_batch_size, is_out_of_memory
 from generator.errors import AtlasError
-from generator.models import LoadedModel, build_extractor, load_model, precision_policy
-from generator.optimize import Optimizer, choose_batch_size, is_out_of_memory
-
-SIGNS = (("positive", 1.0), ("negative", -1.0))
+from generator.extractors import build_extractor
+from generator.methods import MethodSettings
+from generator.models import LoadedModel, load_model
+from generator.optimize import Optimizer
+from generator.precision import precision_policy
+from generator.runs import SIGNS
 
 _MODELS: dict[tuple, LoadedModel] = {}
 _OPTIMIZERS: dict[tuple, Optimizer] = {}
@@ -33,6 +36,24 @@ class UnitTask:
     method: MethodSettings
     batch_size: int | None  # None: the largest that fits this worker's device
     filter_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SignResult:
+    """One sign's images of a unit's filters, in filter order, and each image's activation curve."""
+
+    images: np.ndarray  # (filters, H, W, 3)
+    activations: np.ndarray  # (filters, steps + 1)
+
+
+@dataclass(frozen=True)
+class UnitResult:
+    """What optimising a unit gives: per sign name its images, and the statistics of the optimiser."""
+
+    signs: dict[str, SignResult]
+    batch_size: int
+    num_traces: int  # the layer's step traced this often in the process that ran the unit
+    compile_seconds: float  # time the layer's first compiled calls took in that process (counted once)
 
 
 def remember_model(model: str, weights: str, loaded: LoadedModel) -> None:
@@ -57,11 +78,6 @@ def _optimizer_key(task: UnitTask) -> tuple:
     return task.model, task.weights, task.layer, task.method.key(), task.batch_size
 
 
-def existing_optimizer(task: UnitTask) -> Optimizer | None:
-    """The layer's optimiser if this process has made one."""
-    return _OPTIMIZERS.get(_optimizer_key(task))
-
-
 def layer_optimizer(task: UnitTask) -> Optimizer:
     """The layer's compiled optimiser in this process, made on first use."""
     key = _optimizer_key(task)
@@ -76,9 +92,9 @@ def layer_optimizer(task: UnitTask) -> Optimizer:
     return _OPTIMIZERS[key]
 
 
-def optimise_unit(task: UnitTask) -> dict:
-    """Positive and negative images of the unit's filters: {"positive": (images, activations), "negative": ...}.
-    An out-of-memory error halves the layer's batch and tries again."""
+def optimise_unit(task: UnitTask) -> UnitResult:
+    """Positive and negative images of the unit's filters. An out-of-memory error halves the layer's batch and
+    tries again."""
     with precision_policy(task.method.precision):
         while True:
             optimizer = layer_optimizer(task)
@@ -98,11 +114,12 @@ def optimise_unit(task: UnitTask) -> dict:
     images = np.concatenate([part.images for part in parts])
     activations = np.concatenate([part.activations for part in parts])
     count = len(task.filter_ids)
-    return {name: (images[index * count:(index + 1) * count], activations[index * count:(index + 1) * count])
-            for index, (name, _) in enumerate(SIGNS)}
+    signs = {name: SignResult(images[index * count:(index + 1) * count], activations[index * count:(index + 1) * count])
+             for index, (name, _) in enumerate(SIGNS)}
+    return UnitResult(signs, optimizer.batch_size, optimizer.num_traces, optimizer.compile_seconds)
 
 
-def run_here(tasks: list[UnitTask], stop) -> Iterator[tuple[int, dict]]:
+def run_here(tasks: list[UnitTask], stop) -> Iterator[tuple[int, UnitResult]]:
     """Optimise the tasks one after the other in this process; stop between units when asked."""
     for index, task in enumerate(tasks):
         if stop.requested:
@@ -110,7 +127,7 @@ def run_here(tasks: list[UnitTask], stop) -> Iterator[tuple[int, dict]]:
         yield index, optimise_unit(task)
 
 
-def run_on_dask(address: str, tasks: list[UnitTask], stop) -> Iterator[tuple[int, dict]]:
+def run_on_dask(address: str, tasks: list[UnitTask], stop) -> Iterator[tuple[int, UnitResult]]:
     """Optimise the tasks on a Dask cluster (``local:N`` starts N worker processes here), yielding results as
     they finish; the caller writes them, so a lost worker costs only its units in flight."""
     try:

@@ -1,7 +1,10 @@
-"""Walk a built site: every href and src of every page must resolve to a file inside it."""
+"""Walk a built site: every href and src of every page must resolve to a file inside it.
+
+Also a script: `python tests/sitecheck.py SITE` exits non-zero on a broken link (the Pages workflow runs it)."""
 
 from __future__ import annotations
 
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -38,3 +41,28 @@ def broken_links(site: Path) -> list[str]:
             elif not target.is_file():
                 problems.append(f"{page.relative_to(root)}: {link} (no such file)")
     return problems
+
+
+def main(folders: list[str]) -> int:
+    """`python tests/sitecheck.py SITE...`: print each broken link; exit 1 if there is one (or no site)."""
+    if not folders:
+        print("usage: python tests/sitecheck.py SITE [SITE...]", file=sys.stderr)
+        return 2
+    failed = False
+    for folder in map(Path, folders):
+        if not (folder / "index.html").is_file():
+            print(f"{folder}: no index.html, not a built site", file=sys.stderr)
+            failed = True
+            continue
+        problems = broken_links(folder)
+        for problem in problems:
+            print(f"{folder}/{problem}", file=sys.stderr)
+        num_pages = sum(1 for _ in folder.rglob("*.html"))
+        print(f"{folder}: {num_pages} pages, " + (f"{len(problems)} broken links" if problems
+                                                  else "every link resolves inside the site"))
+        failed = failed or bool(problems)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

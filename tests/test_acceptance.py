@@ -3,10 +3,10 @@
 import json
 
 import pytest
+from sitecheck import broken_links
 
 from generator import atlas
 from generator.config import AtlasConfig, resolve
-from sitecheck import broken_links
 
 
 @pytest.mark.slow

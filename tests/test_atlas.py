@@ -4,13 +4,14 @@ import json
 
 import numpy as np
 import pytest
+from helpers import tiny_settings
 from PIL import Image
-
-from conftest import tiny_settings
-from generator import atlas
-from generator.config import DEFAULTS, auto_size
-from generator.site import render
 from sitecheck import broken_links
+
+from generator import atlas
+from generator.config import auto_size
+from generator.methods import METHODS
+from generator.site import render
 
 
 def test_build_writes_tiles_pages_and_record(tmp_path):
@@ -96,8 +97,8 @@ def test_the_full_run_estimate_scales_work_and_counts_compilation_once(tmp_path)
     report = atlas.BuildReport(out=tmp_path, layers=[atlas.LayerReport("conv3", 16, num_built=4, seconds=10.0,
                                                                        compile_seconds=6.0)])
     run = {"layers": [{"num_filters": 16, "receptive_field": 10, "image_size": 16}]}
-    full = DEFAULTS[("fourier", "full")]
+    full = METHODS["fourier"].profiles["full"]
     full_size = auto_size(10, full.max_auto_size)
-    scale = (full.method.steps / 8) * (full_size / 16) ** 2
+    scale = (full.settings.steps / 8) * (full_size / 16) ** 2
     expected = 6.0 + (10.0 - 6.0) / 4 * 16 * scale
     assert atlas.estimate_full_seconds(report, settings, run) == pytest.approx(expected)

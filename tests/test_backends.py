@@ -10,18 +10,21 @@ import numpy as np
 import pytest
 
 from generator import backends
-from generator.config import MethodSettings
-from generator.models import build_extractor
+from generator.extractors import build_extractor
+from generator.methods import MethodSettings
+from generator.preprocessing import PRESETS
 
 SCRIPT = """
 import json, sys
 import generator
-from generator.config import MethodSettings
-from generator.models import build_extractor, load_model
+from generator.methods import MethodSettings
+from generator.extractors import build_extractor
+from generator.preprocessing import PRESETS
+from generator.models import load_model
 from generator.optimize import Optimizer
 method = MethodSettings(**json.loads(sys.argv[1]))
 extractor = build_extractor(load_model("tiny-cnn"), "conv3", method.target)
-result = Optimizer(extractor, method, 4, "unit", layer_key=9).run([0, 5, 9], [1.0, -1.0, 1.0])
+result = Optimizer(extractor, method, 4, PRESETS["unit"], layer_key=9).run([0, 5, 9], [1.0, -1.0, 1.0])
 print(json.dumps({"images": result.images.tolist(), "activations": result.activations.tolist()}))
 """
 
@@ -43,7 +46,7 @@ def test_tensorflow_and_jax_agree(tiny, method):
     from generator.optimize import Optimizer
 
     extractor = build_extractor(tiny, "conv3", method.target)
-    here = Optimizer(extractor, method, 4, "unit", layer_key=9).run([0, 5, 9], [1.0, -1.0, 1.0])
+    here = Optimizer(extractor, method, 4, PRESETS["unit"], layer_key=9).run([0, 5, 9], [1.0, -1.0, 1.0])
     environment = dict(os.environ, KERAS_BACKEND=other_backend())
     completed = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(asdict(method))], env=environment,
                                capture_output=True, text=True, check=True)

@@ -75,7 +75,7 @@ def test_profile_step_sums_op_time_by_group(tmp_path):
 
 
 def test_site_size_measures_every_byte_and_projects_by_filters(tmp_path):
-    from conftest import tiny_settings
+    from helpers import tiny_settings
 
     from generator import atlas
 

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import functools
-import json
 import http.server
+import json
 import shutil
 import threading
 import time
 from pathlib import Path
 
 import pytest
-
-from conftest import tiny_settings, write_planted_images
-from generator import atlas
+from helpers import tiny_settings, write_planted_images
 from sitecheck import broken_links
+
+from generator import atlas
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 CHROMEDRIVER = shutil.which("chromedriver")

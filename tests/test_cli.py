@@ -133,10 +133,10 @@ def test_without_a_terminal_progress_is_plain_lines(tmp_path):
 def test_plain_progress_times_each_layer_by_its_own_units(capsys):
     # Layers are announced together and run one after another: a layer's rate counts only its own units' time,
     # and a line is printed at most every LINE_SECONDS, and when a layer ends.
-    import generator.cli as cli
+    from generator.progress import RichProgress
 
     now = [0.0]
-    progress = cli.RichProgress(clock=lambda: now[0])
+    progress = RichProgress(clock=lambda: now[0])
     progress.live = False
     with progress:
         progress.start_layer("first", total=4, done=0)
@@ -164,9 +164,10 @@ def test_offline_imagenet_weights_say_which_file_goes_where(tmp_path, monkeypatc
 
 
 def test_strange_layer_names_stay_inside_the_site_and_are_escaped(tmp_path):
+    from sitecheck import broken_links
+
     from generator import backends
     from generator.quiet import keras
-    from sitecheck import broken_links
 
     names = ["..", "a>b.c"]  # TensorFlow's name scopes allow only [A-Za-z0-9_.\\/>-]
     if backends.BACKEND == "jax":

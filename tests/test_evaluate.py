@@ -5,6 +5,7 @@ from PIL import Image
 
 from generator.evaluate import evaluate_layer, self_recognition
 from generator.models import LoadedModel
+from generator.preprocessing import PRESETS
 from generator.quiet import keras
 
 COLOURS = {"red": (230, 20, 20), "green": (20, 230, 20), "blue": (20, 20, 230)}
@@ -16,7 +17,7 @@ def colour_detectors() -> LoadedModel:
     model = keras.Model(inputs, conv(inputs))
     kernel = (np.eye(3) * 1.5 - 0.5).reshape(1, 1, 3, 3).astype(np.float32)  # filter c: channel c minus the others
     conv.set_weights([kernel, np.zeros(3, np.float32)])
-    return LoadedModel("colour-detectors", "planted", model, "unit")
+    return LoadedModel("colour-detectors", "planted", model, PRESETS["unit"])
 
 
 def write_tiles(site, names_by_filter, sign):

@@ -6,14 +6,16 @@ import json
 
 import numpy as np
 import pytest
-
-from conftest import CYAN_SQUARE, PLANTED_SIZE, RED_SQUARE, VERTICAL_STRIPES, tiny_settings, write_planted_images
-from generator import atlas, examples
-from generator.atlas import Progress
-from generator.config import ExampleSettings
-from generator.models import LoadedModel, select_layers
-from generator.quiet import keras
+from helpers import CYAN_SQUARE, PLANTED_SIZE, RED_SQUARE, VERTICAL_STRIPES, tiny_settings, write_planted_images
 from sitecheck import broken_links
+
+from generator import atlas, example_images, examples
+from generator.config import ExampleSettings
+from generator.layers import select_layers
+from generator.models import LoadedModel
+from generator.preprocessing import PRESETS
+from generator.progress import Progress
+from generator.quiet import keras
 
 
 def planted_model() -> LoadedModel:
@@ -32,7 +34,7 @@ def planted_model() -> LoadedModel:
     kernel[:, :, :, 1] = sobel[:, :, None]
     detectors.set_weights([kernel, np.zeros(2, np.float32)])
     after_pool.set_weights([np.array([[[[1.0], [0.0]]]], np.float32), np.zeros(1, np.float32)])
-    return LoadedModel("planted", "hand-set", model, preprocessing="tf")  # grey -> 0, the padding value
+    return LoadedModel("planted", "hand-set", model, preprocessing=PRESETS["tf"])  # grey -> 0, the padding value
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +51,8 @@ def scan_planted(folder, out, **settings):
 
 def named(record, layer, filter_id, sign):
     images = record["images"]
-    return [(images[slot]["name"], value, x, y) for slot, value, x, y in
-            record["layers"][layer]["filters"][filter_id][sign]]
+    return [(images[example["image"]]["name"], example["activation"], example["x"], example["y"])
+            for example in record["layers"][layer]["filters"][filter_id][sign]]
 
 
 def centre_inside(x, y, side, box):
@@ -135,10 +137,10 @@ def test_an_interrupted_scan_resumes_to_the_same_record(planted, tmp_path):
 
 
 def test_shipped_photos_are_real_readable_photographs():
-    shipped = examples.shipped_photos()
+    shipped = example_images.shipped_photos()
     assert len(shipped.paths) >= 12 and "scikit-image" in shipped.description
     for path in shipped.paths:
-        image = examples.load_square(path, 64)
+        image = example_images.load_square(path, 64)
         assert image is not None and image.shape == (64, 64, 3) and image.std() > 10
 
 

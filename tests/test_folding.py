@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 
 from generator import backends
+from generator.extractors import build_extractor
 from generator.folding import FoldedAway, fold_batch_norms, foldable_pairs
 from generator.heads import build_own_filter_extractor
-from generator.models import LoadedModel, build_extractor
+from generator.models import LoadedModel
+from generator.preprocessing import PRESETS
 from generator.quiet import keras
 
 
@@ -88,7 +90,7 @@ def test_a_model_without_batch_norms_is_returned_as_it_is(tiny):
 @pytest.mark.skipif(backends.gpu_available(), reason="Conv2D heads are CPU-only")
 def test_extractors_are_folded_and_their_own_filter_heads_read_the_folded_graph(model):
     """build_extractor folds; the head of a layer shared with the unfolded model reads the folded graph's input."""
-    loaded = LoadedModel("bn-cnn", "seeded", model, "unit")
+    loaded = LoadedModel("bn-cnn", "seeded", model, PRESETS["unit"])
     extractor = build_extractor(loaded, "shared_read")
     assert sum(isinstance(layer, FoldedAway) for layer in extractor.layers) == 3
     own = build_own_filter_extractor(extractor)
@@ -101,7 +103,7 @@ def test_extractors_are_folded_and_their_own_filter_heads_read_the_folded_graph(
 
 
 def test_folding_keeps_mixed_precision():
-    from generator.models import precision_policy
+    from generator.precision import precision_policy
 
     with precision_policy("mixed"):
         model = batch_norm_cnn()

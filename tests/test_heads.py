@@ -5,10 +5,13 @@ import numpy as np
 import pytest
 
 from generator import backends
-from generator.config import MethodSettings
+from generator.extractors import build_extractor
 from generator.heads import build_own_filter_extractor
-from generator.models import LoadedModel, build_extractor
-from generator.optimize import Optimizer, mean_activation, mean_of_maps
+from generator.methods import MethodSettings
+from generator.models import LoadedModel
+from generator.objectives import mean_activation, mean_of_maps
+from generator.optimize import Optimizer
+from generator.preprocessing import PRESETS
 from generator.quiet import keras
 
 ops = keras.ops
@@ -29,7 +32,7 @@ def _small_model():
     model = keras.Model(inputs, x, name="tiny_heads")
     generator_ = np.random.default_rng(11)
     model.set_weights([generator_.normal(0, 0.4, size=w.shape).astype("float32") for w in model.get_weights()])
-    return LoadedModel("tiny-heads", "seeded", model, "unit")
+    return LoadedModel("tiny-heads", "seeded", model, PRESETS["unit"])
 
 
 CASES = [("strided_sep", "output"), ("dilated_sep", "output"), ("dilated_sep", "pre_activation"),
@@ -77,12 +80,12 @@ def test_optimiser_with_a_head_builds_the_same_images(small, layer, monkeypatch)
 
     extractor = build_extractor(small, layer, "pre_activation")
     ids, signs = [0, 6, 3], [1.0, -1.0, 1.0]
-    with_head = Optimizer(extractor, METHOD, batch_size=4, preprocessing="unit")
+    with_head = Optimizer(extractor, METHOD, batch_size=4, preprocessing=PRESETS["unit"])
     assert with_head.model is not extractor
     result = with_head.run(ids, signs)
     assert result.activations[:, -1] @ signs > result.activations[:, 0] @ signs  # ascent and descent still work
     monkeypatch.setattr(optimize, "build_own_filter_extractor", lambda extractor: None)
-    without = Optimizer(extractor, METHOD, batch_size=4, preprocessing="unit")
+    without = Optimizer(extractor, METHOD, batch_size=4, preprocessing=PRESETS["unit"])
     assert without.model is extractor
     expected = without.run(ids, signs)
     # Steps of 10 pixel units amplify float rounding (the two paths sum in different orders).
@@ -91,7 +94,7 @@ def test_optimiser_with_a_head_builds_the_same_images(small, layer, monkeypatch)
 
 
 def test_a_mixed_precision_head_computes_in_the_policy_dtype(small):
-    from generator.models import precision_policy
+    from generator.precision import precision_policy
 
     with precision_policy("mixed"):
         extractor = build_extractor(small, "strided", "output")
@@ -110,6 +113,6 @@ def test_layers_without_a_head_pick_from_the_full_output(tiny):
     inputs = keras.Input((None, None, 3))
     across = keras.layers.Conv2D(4, 3, activation="softmax", name="across")(inputs)
     after = keras.layers.Activation("softmax", name="after")(keras.layers.Conv2D(4, 3, name="plain")(inputs))
-    loaded = LoadedModel("softmaxes", "seeded", keras.Model(inputs, [across, after]), "unit")
+    loaded = LoadedModel("softmaxes", "seeded", keras.Model(inputs, [across, after]), PRESETS["unit"])
     assert build_own_filter_extractor(build_extractor(loaded, "across")) is None
     assert build_own_filter_extractor(build_extractor(loaded, "after")) is None

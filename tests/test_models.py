@@ -3,7 +3,9 @@ import pytest
 
 from generator import backends
 from generator.errors import AtlasError
-from generator.models import build_extractor, load_model, receptive_fields, select_layers, spatial_layers
+from generator.extractors import build_extractor
+from generator.layers import receptive_fields, select_layers, spatial_layers
+from generator.models import load_model
 from generator.quiet import keras
 
 
@@ -76,7 +78,7 @@ def test_unreadable_weights_file(tmp_path):
 
 
 def _gradient_norm(extractor, images, filter_id):
-    from generator.optimize import mean_activation
+    from generator.objectives import mean_activation
 
     ops = keras.ops
     weights = backends.model_weights(extractor)
@@ -111,6 +113,6 @@ def test_pre_activation_gives_a_gradient_where_relu_kills_it(tiny):
 @pytest.mark.slow
 def test_embedded_model_loads_offline():
     loaded = load_model("vgg16-hed")
-    assert loaded.preprocessing == "caffe"
+    assert loaded.preprocessing.name == "caffe"
     first = loaded.model.get_layer("block1_conv1").get_weights()[0]
     assert first.shape == (3, 3, 3, 64) and float(np.abs(first).sum()) > 1  # real weights, not zeros

@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 
-from generator.config import MethodSettings
-from generator.models import build_extractor
-from generator.optimize import Optimizer, choose_batch_size
-from generator.param import image_seed
+from generator.batching import choose_batch_size
+from generator.extractors import build_extractor
+from generator.methods import MethodSettings
+from generator.optimize import Optimizer
+from generator.parameterisations import image_generator
+from generator.preprocessing import PRESETS
 from generator.quiet import keras
 
 METHOD = MethodSettings(name="classic", steps=10, learning_rate=10.0, size=16, target="output", seed=3)
@@ -31,9 +33,9 @@ def test_classic_is_the_seed_algorithm(tiny):
     if keras.backend.backend() != "tensorflow":
         pytest.skip("the seed's code is TensorFlow; test_backends compares JAX with TensorFlow")
     extractor = build_extractor(tiny, "conv2")
-    optimizer = Optimizer(extractor, METHOD, batch_size=1, preprocessing="unit", layer_key=5)
+    optimizer = Optimizer(extractor, METHOD, batch_size=1, preprocessing=PRESETS["unit"], layer_key=5)
     result = optimizer.run([4], [1.0])
-    start = image_seed(METHOD.seed, 5, 4).random((16, 16, 3), dtype=np.float32)
+    start = image_generator(METHOD.seed, 5, 4).random((16, 16, 3), dtype=np.float32)
     expected = seed_algorithm(extractor, start, 4, METHOD.steps, METHOD.learning_rate)
     np.testing.assert_allclose(result.images[0], expected, rtol=1e-4, atol=1e-5)
 
@@ -41,8 +43,8 @@ def test_classic_is_the_seed_algorithm(tiny):
 def test_batch_equals_singles(tiny):
     extractor = build_extractor(tiny, "conv3")
     filter_ids = [0, 3, 5, 9, 15]
-    batched = Optimizer(extractor, METHOD, batch_size=8, preprocessing="unit").run(filter_ids, [1.0] * 5)
-    single = Optimizer(extractor, METHOD, batch_size=1, preprocessing="unit")
+    batched = Optimizer(extractor, METHOD, batch_size=8, preprocessing=PRESETS["unit"]).run(filter_ids, [1.0] * 5)
+    single = Optimizer(extractor, METHOD, batch_size=1, preprocessing=PRESETS["unit"])
     for index, filter_id in enumerate(filter_ids):
         alone = single.run([filter_id], [1.0])
         np.testing.assert_allclose(batched.images[index], alone.images[0], rtol=1e-4, atol=1e-4)
@@ -51,7 +53,7 @@ def test_batch_equals_singles(tiny):
 
 def test_ascent_raises_and_descent_lowers_the_activation(tiny):
     extractor = build_extractor(tiny, "conv2")  # linear output: every filter has a gradient
-    optimizer = Optimizer(extractor, METHOD, batch_size=12, preprocessing="unit")
+    optimizer = Optimizer(extractor, METHOD, batch_size=12, preprocessing=PRESETS["unit"])
     up = optimizer.run(list(range(12)), [1.0] * 12)
     down = optimizer.run(list(range(12)), [-1.0] * 12)
     np.testing.assert_allclose(up.activations[:, 0], down.activations[:, 0])  # same start for both signs
@@ -62,7 +64,7 @@ def test_ascent_raises_and_descent_lowers_the_activation(tiny):
 
 def test_one_trace_per_layer_however_many_batches(tiny):
     extractor = build_extractor(tiny, "conv3")
-    optimizer = Optimizer(extractor, METHOD, batch_size=4, preprocessing="unit")
+    optimizer = Optimizer(extractor, METHOD, batch_size=4, preprocessing=PRESETS["unit"])
     for start in range(0, 16, 4):
         optimizer.run(list(range(start, start + 4)), [1.0] * 4)
     optimizer.run([1, 2], [-1.0, -1.0])  # a short last batch is padded, not retraced
@@ -70,7 +72,7 @@ def test_one_trace_per_layer_however_many_batches(tiny):
 
 
 def test_compile_time_is_counted_on_the_first_batch_only(tiny):
-    optimizer = Optimizer(build_extractor(tiny, "conv3"), METHOD, batch_size=4, preprocessing="unit")
+    optimizer = Optimizer(build_extractor(tiny, "conv3"), METHOD, batch_size=4, preprocessing=PRESETS["unit"])
     optimizer.run([0, 1, 2, 3], [1.0] * 4)
     first = optimizer.compile_seconds
     optimizer.run([4, 5, 6, 7], [1.0] * 4)
@@ -79,14 +81,14 @@ def test_compile_time_is_counted_on_the_first_batch_only(tiny):
 
 def test_padding_does_not_change_results(tiny):
     extractor = build_extractor(tiny, "conv3")
-    short = Optimizer(extractor, METHOD, batch_size=6, preprocessing="unit").run([2, 7], [1.0, 1.0])
-    exact = Optimizer(extractor, METHOD, batch_size=2, preprocessing="unit").run([2, 7], [1.0, 1.0])
+    short = Optimizer(extractor, METHOD, batch_size=6, preprocessing=PRESETS["unit"]).run([2, 7], [1.0, 1.0])
+    exact = Optimizer(extractor, METHOD, batch_size=2, preprocessing=PRESETS["unit"]).run([2, 7], [1.0, 1.0])
     assert short.images.shape == (2, 16, 16, 3)
     np.testing.assert_allclose(short.images, exact.images, rtol=1e-4, atol=1e-4)
 
 
 def test_batch_size_fits_memory_and_splits_the_work_evenly(tiny, monkeypatch):
-    import generator.optimize as optimize
+    import generator.batching as batching
 
     extractor = build_extractor(tiny, "conv3")
     assert choose_batch_size(extractor, 16, num_images=16, on_gpu=False) == 16
@@ -94,7 +96,7 @@ def test_batch_size_fits_memory_and_splits_the_work_evenly(tiny, monkeypatch):
     assert choose_batch_size(extractor, 16, num_images=100, on_gpu=False) == 25  # 4 batches of 25, not 32+32+32+4
     assert choose_batch_size(extractor, 4000, num_images=100, on_gpu=False) < 32
     # Room for 25 images and a unit of 32: two batches of 16, not 25 and 7 padded to 25.
-    monkeypatch.setattr(optimize, "device_memory_budget", lambda on_gpu: 25 * optimize.bytes_per_image(extractor, 16))
+    monkeypatch.setattr(batching, "device_memory_budget", lambda on_gpu: 25 * batching.bytes_per_image(extractor, 16))
     assert choose_batch_size(extractor, 16, num_images=32, on_gpu=False) == 16
     assert choose_batch_size(extractor, 16, num_images=25, on_gpu=False) == 25
     assert choose_batch_size(extractor, 16, num_images=51, on_gpu=False) == 17
@@ -106,8 +108,9 @@ FOURIER = MethodSettings(name="fourier", steps=8, learning_rate=0.05, size=16, t
 
 def test_fourier_batch_equals_singles_with_random_views(tiny):
     extractor = build_extractor(tiny, "conv3", "leaky")
-    batched = Optimizer(extractor, FOURIER, batch_size=4, preprocessing="unit").run([1, 6, 11], [1.0, -1.0, 1.0])
-    single = Optimizer(extractor, FOURIER, batch_size=1, preprocessing="unit")
+    batched = Optimizer(extractor, FOURIER, batch_size=4, preprocessing=PRESETS["unit"]).run([1, 6, 11],
+                                                                                             [1.0, -1.0, 1.0])
+    single = Optimizer(extractor, FOURIER, batch_size=1, preprocessing=PRESETS["unit"])
     for index, (filter_id, sign) in enumerate([(1, 1.0), (6, -1.0), (11, 1.0)]):
         alone = single.run([filter_id], [sign])
         np.testing.assert_allclose(batched.images[index], alone.images[0], rtol=1e-4, atol=1e-4)
@@ -115,7 +118,7 @@ def test_fourier_batch_equals_singles_with_random_views(tiny):
 
 def test_fourier_moves_the_activation_both_ways(tiny):
     extractor = build_extractor(tiny, "conv3", "leaky")
-    optimizer = Optimizer(extractor, FOURIER, batch_size=16, preprocessing="unit")
+    optimizer = Optimizer(extractor, FOURIER, batch_size=16, preprocessing=PRESETS["unit"])
     up = optimizer.run(list(range(16)), [1.0] * 16)
     down = optimizer.run(list(range(16)), [-1.0] * 16)
     assert (up.activations[:, -1] > up.activations[:, 0]).mean() >= 0.9

@@ -1,6 +1,6 @@
 import numpy as np
 
-from generator.param import FourierParameterisation, PixelParameterisation, image_seed
+from generator.parameterisations import FourierParameterisation, PixelParameterisation, image_generator
 from generator.quiet import keras
 
 
@@ -15,7 +15,7 @@ def test_fourier_round_trips_a_known_image():
 
 def test_fourier_starts_near_grey_and_is_differentiable():
     parameterisation = FourierParameterisation(16)
-    params = parameterisation.initial([image_seed(0, 0, 1), image_seed(0, 0, 2)])
+    params = parameterisation.initial([image_generator(0, 0, 1), image_generator(0, 0, 2)])
     assert params.shape == (2, 2, 3, 16, 16)
     images = parameterisation.to_display(params)
     assert np.abs(images - 0.5).max() < 0.05 and not np.allclose(images[0], images[1])
@@ -25,9 +25,9 @@ def test_fourier_starts_near_grey_and_is_differentiable():
 
 def test_pixels_are_uniform_noise_per_image():
     parameterisation = PixelParameterisation(8)
-    first = parameterisation.initial([image_seed(0, 1, 4)])
-    again = parameterisation.initial([image_seed(0, 1, 4)])
-    other = parameterisation.initial([image_seed(0, 1, 5)])
+    first = parameterisation.initial([image_generator(0, 1, 4)])
+    again = parameterisation.initial([image_generator(0, 1, 4)])
+    other = parameterisation.initial([image_generator(0, 1, 5)])
     np.testing.assert_array_equal(first, again)
     assert not np.allclose(first, other) and 0 <= first.min() and first.max() < 1
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(parameterisation.to_rgb(first)), first)

@@ -10,10 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import tiny_settings
 
-from conftest import tiny_settings
 from generator import atlas, tiles
 from generator.errors import AtlasError
+from generator.preprocessing import PRESETS
 
 ARGUMENTS = ["build", "--model", "tiny-cnn", "--layers", "conv1,conv3", "--size", "16", "--steps", "40",
              "--batch-size", "2", "--profile", "full", "--method", "fourier"]
@@ -78,7 +79,7 @@ def test_full_disk_stops_cleanly_and_resume_finishes(tmp_path, monkeypatch):
 def test_a_diverging_filter_is_marked_non_finite_and_the_others_finish():
     import numpy as np
 
-    from generator.config import MethodSettings
+    from generator.methods import MethodSettings
     from generator.optimize import Optimizer
     from generator.quiet import keras
     from generator.tiles import deprocess_standardised, status_of
@@ -100,7 +101,7 @@ def test_a_diverging_filter_is_marked_non_finite_and_the_others_finish():
         kernel[..., other] = -kernel[..., 1] + 0.1 * kernel[..., other]
     conv.set_weights([kernel, np.zeros(4, "float32")])
     method = MethodSettings(name="classic", steps=10, learning_rate=10.0, size=16)
-    result = Optimizer(model, method, batch_size=4, preprocessing="unit").run([0, 1, 2, 3], [1.0] * 4)
+    result = Optimizer(model, method, batch_size=4, preprocessing=PRESETS["unit"]).run([0, 1, 2, 3], [1.0] * 4)
     statuses = [status_of(image, deprocess_standardised(image, 0), curve)
                 for image, curve in zip(result.images, result.activations)]
     assert statuses[1] == "non-finite"

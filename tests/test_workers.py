@@ -1,8 +1,8 @@
 """Units optimised on a Dask cluster give the same site as a single process."""
 
 import pytest
+from helpers import tiny_settings
 
-from conftest import tiny_settings
 from generator import atlas
 
 pytest.importorskip("dask.distributed", reason="dask.distributed is not installed")
@@ -22,7 +22,7 @@ def test_out_of_memory_halves_the_batch_and_gives_the_same_images(monkeypatch):
     import numpy as np
 
     from generator import workers
-    from generator.config import MethodSettings
+    from generator.methods import MethodSettings
     from generator.optimize import Optimizer
 
     method = MethodSettings(name="classic", steps=3, learning_rate=10.0, size=16)
@@ -36,8 +36,8 @@ def test_out_of_memory_halves_the_batch_and_gives_the_same_images(monkeypatch):
     monkeypatch.setattr(Optimizer, "run", small_memory)
     task = workers.UnitTask("tiny-cnn", "default", "conv3", method, 8, (1, 2, 3))
     result = workers.optimise_unit(task)
-    assert workers.existing_optimizer(task).batch_size == 2
+    assert result.batch_size == 2
     monkeypatch.setattr(Optimizer, "run", real_run)
     direct = workers.optimise_unit(workers.UnitTask("tiny-cnn", "default", "conv3", method, 2, (1, 2, 3)))
     for sign in ("positive", "negative"):
-        np.testing.assert_allclose(result[sign][0], direct[sign][0], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(result.signs[sign].images, direct.signs[sign].images, rtol=1e-5, atol=1e-5)

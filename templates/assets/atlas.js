@@ -39,12 +39,12 @@
       var image = crop.firstChild;
       image.loading = "lazy";
       image.alt = item.querySelector("img[data-negative]").alt + ", dataset example";
-      image.width = image.height = view[3];
-      image.style.width = image.style.height = view[3] + "px";
-      image.style.left = view[1] + "px";
-      image.style.top = view[2] + "px";
-      image.className = view[4] ? "pixelated" : "";
-      image.src = examples.images[view[0]];
+      image.width = image.height = view.size;
+      image.style.width = image.style.height = view.size + "px";
+      image.style.left = view.left + "px";
+      image.style.top = view.top + "px";
+      image.className = view.pixelated ? "pixelated" : "";
+      image.src = examples.images[view.image];
     });
   }
 
@@ -59,16 +59,15 @@
     button.textContent = exampleView ? "Show synthetic images (e)" : "Show dataset examples (e)";
   }
 
-  function pad(id) { return ("000" + id).slice(-4); }
-
+  // The gallery links every filter's page: jump by following that link.
   function jumpTo(value) {
     var id = parseInt(value, 10);
-    var known = data.filter_ids || [];
-    if (isNaN(id) || known.indexOf(id) < 0) {
+    var link = isNaN(id) ? null : document.querySelector('#gallery li[data-id="' + id + '"] a');
+    if (!link) {
       window.alert("No filter " + value + " in this layer.");
       return;
     }
-    window.location.href = pad(id) + ".html";
+    window.location.href = link.href;
   }
 
   var sorter = document.getElementById("sort");

@@ -1,0 +1,114 @@
+"""The methods: how a filter's image is found, each one record in one registry.
+
+A method is its parameterisation (how an image is represented while optimised), its random views (what each step
+sees), its update rule (how a step moves the parameters), how a finished image becomes a tile, and its settings
+per profile. The optimiser takes the record; a new method is one new entry in ``METHODS``.
+
+- ``classic``: the tutorial's algorithm: pixels, no views, the L2-normalised gradient step, the tutorial's
+  standardise-and-crop deprocessing.
+- ``fourier``: a Fourier-parameterised, colour-decorrelated image, random jitter/scale/rotation, Adam
+  (Olah et al., Distill 2017).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from generator import transforms
+from generator.parameterisations import FourierParameterisation, PixelParameterisation
+from generator.tiles import crop_for, deprocess_standardised, deprocess_unit
+from generator.updates import Adam, NormalisedGradientStep
+
+PROFILE_NAMES = ("preview", "full")
+PREVIEW_FILTERS = 16
+
+
+@dataclass(frozen=True)
+class MethodSettings:
+    """How one filter image is optimised. Everything here changes the images, so all of it is hashed."""
+
+    name: str
+    steps: int
+    learning_rate: float
+    size: int  # pixels; 0 = "auto": a small multiple of each layer's receptive field
+    target: str = "output"  # output | pre_activation | leaky, where the layer fuses an activation (extractors.py)
+    seed: int = 0
+    jitter: float = 0.0  # random shift per step, as a fraction of the size
+    scale: float = 0.0  # random zoom per step in [1 - scale, 1 + scale]
+    rotate: float = 0.0  # random rotation per step in [-rotate, rotate] degrees
+    precision: str = "float32"  # or "mixed": bfloat16 compute, float32 variables and loss
+
+    def key(self) -> str:
+        """A short stable hash of the settings, used to tell whether finished work still matches."""
+        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ProfileDefaults:
+    """A method's settings in one profile, and how much of each layer that profile builds."""
+
+    settings: MethodSettings
+    num_filters: int | None  # None: every filter
+    max_auto_size: int = 224  # --size auto never goes above this
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    summary: str  # one line for --help
+    parameterisation: Callable[[int], object]  # image size -> parameterisation (parameterisations.py)
+    views: Callable[[MethodSettings], transforms.Transform | None]  # the random views each step sees, if any
+    update: Callable[[], object]  # -> a fresh update rule (updates.py)
+    tile: Callable[[np.ndarray, int], np.ndarray]  # (the optimised image, its size) -> uint8 tile
+    profiles: dict[str, ProfileDefaults]  # by profile name: preview, full
+
+
+def robust_views(settings: MethodSettings) -> transforms.Transform | None:
+    """Jitter, scale and rotation as the settings give them; none when all three are 0."""
+    if settings.jitter == 0 and settings.scale == 0 and settings.rotate == 0:
+        return None
+    return transforms.robustness(settings.jitter, settings.scale, settings.rotate)
+
+
+def _standardised_tile(image: np.ndarray, size: int) -> np.ndarray:
+    return deprocess_standardised(image, crop_for(size))
+
+
+def _unit_tile(image: np.ndarray, size: int) -> np.ndarray:
+    return deprocess_unit(image)
+
+
+# classic keeps the tutorial's values (10 steps, lr 10, 200x200) in ``full``.
+_CLASSIC = MethodSettings(name="classic", steps=10, learning_rate=10.0, size=200, target="output")
+# fourier images are at most 128 px in ``full``: the tiles of the default atlas then fit the site's size budget
+# (docs/site.md#size-on-disk), and the deep layers cost a third of what 224 px would.
+_FOURIER = MethodSettings(name="fourier", steps=128, learning_rate=0.05, size=0, target="leaky",
+                          jitter=0.0625, scale=0.1, rotate=10.0)
+
+CLASSIC = Method(
+    name="classic", summary="the tutorial's pixel gradient ascent",
+    parameterisation=PixelParameterisation, views=robust_views, update=NormalisedGradientStep,
+    tile=_standardised_tile,
+    profiles={"full": ProfileDefaults(_CLASSIC, num_filters=None),
+              "preview": ProfileDefaults(dataclasses.replace(_CLASSIC, steps=5, size=128), PREVIEW_FILTERS)})
+FOURIER = Method(
+    name="fourier", summary="Fourier image, transformation robustness, Adam",
+    parameterisation=FourierParameterisation, views=robust_views, update=Adam, tile=_unit_tile,
+    profiles={"full": ProfileDefaults(_FOURIER, num_filters=None, max_auto_size=128),
+              "preview": ProfileDefaults(dataclasses.replace(_FOURIER, steps=32), PREVIEW_FILTERS,
+                                         max_auto_size=112)})
+
+METHODS = {method.name: method for method in (FOURIER, CLASSIC)}
+DEFAULT_METHOD = FOURIER.name
+
+
+def method_named(name: str) -> Method:
+    """The registered method of that name (names are checked when settings are resolved)."""
+    return METHODS[name]

@@ -1,0 +1,77 @@
+"""What the model expects as input: images are optimised as RGB in [0, 1] and mapped into the model's input space.
+
+A ``Preprocessing`` is a named, callable record; the loaded model carries one (models.LoadedModel), and the
+optimiser, the dataset-example scan and the evaluation call it in the graph, so gradients flow through it.
+The order is fixed: scale and offset, then minus ``mean``, divided by ``std`` (per channel), then the channel
+order reversed where the model reads BGR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from generator.errors import AtlasError
+from generator.quiet import keras
+
+IMAGENET_MEAN_RGB = (123.68, 116.779, 103.939)
+IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    name: str
+    scale: float = 1.0  # images in [0, 1] times this, plus offset
+    offset: float = 0.0
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    reverse_channels: bool = False  # RGB -> BGR
+
+    def __call__(self, images):
+        """(B, H, W, C) images in [0, 1] -> the model's inputs, in keras.ops."""
+        ops = keras.ops
+        inputs = images
+        if self.scale != 1.0:
+            inputs = inputs * self.scale
+        if self.offset:
+            inputs = inputs + self.offset
+        if self.mean is not None:
+            inputs = inputs - ops.convert_to_tensor(np.array(self.mean, "float32"))
+        if self.std is not None:
+            inputs = inputs / ops.convert_to_tensor(np.array(self.std, "float32"))
+        if self.reverse_channels:
+            inputs = ops.flip(inputs, axis=-1)
+        return inputs
+
+
+# How each family of models expects its input.
+PRESETS = {
+    "caffe": Preprocessing("caffe", scale=255.0, mean=IMAGENET_MEAN_RGB, reverse_channels=True),  # BGR minus mean
+    "tf": Preprocessing("tf", scale=2.0, offset=-1.0),  # [-1, 1]
+    "torch": Preprocessing("torch", mean=tuple(m / 255.0 for m in IMAGENET_MEAN_RGB), std=IMAGENET_STD_RGB),
+    "none": Preprocessing("none", scale=255.0),  # the model rescales [0, 255] itself
+    "unit": Preprocessing("unit"),  # [0, 1] as is
+}
+
+# keras.applications families by constructor-name prefix (the first that matches wins).
+BY_APPLICATION_PREFIX = (
+    ("vgg", "caffe"), ("resnet50v2", "tf"), ("resnet101v2", "tf"), ("resnet152v2", "tf"), ("resnet", "caffe"),
+    ("xception", "tf"), ("inception", "tf"), ("mobilenetv3", "none"), ("mobilenet", "tf"), ("nasnet", "tf"),
+    ("densenet", "torch"), ("efficientnet", "none"), ("convnext", "none"),
+)
+
+
+def preset(name: str) -> Preprocessing:
+    if name not in PRESETS:
+        raise AtlasError(f"Unknown preprocessing '{name}'; choose one of: {', '.join(PRESETS)}.")
+    return PRESETS[name]
+
+
+def for_application(constructor: str) -> Preprocessing:
+    """The preprocessing a ``keras.applications`` constructor's weights were trained with."""
+    key = constructor.lower()
+    for prefix, name in BY_APPLICATION_PREFIX:
+        if key.startswith(prefix):
+            return PRESETS[name]
+    return PRESETS["tf"]
