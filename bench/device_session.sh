@@ -21,7 +21,7 @@ timeout "${T1:-240}" python3 -m generator.cli build --config atlas.toml --profil
 echo "full atlas: $(( $(date +%s) - start )) s end to end" | tee -a "$OUT/full-atlas.log"
 [ -f /tmp/full/atlas.json ] || python3 -m generator.cli render /tmp/full  # cut short: pages of what finished
 python3 bench/site_size.py /tmp/full --json "$OUT/site-size.json" 2>&1 | tee "$OUT/site-size.txt"
-# 2. Speed: seed loop vs batched on Xception (random weights).
+# 2. Speed: tutorial loop vs batched on Xception (random weights).
 timeout "${T2:-150}" python3 bench/throughput.py --layers block2_sepconv1,block14_sepconv1 --seed-filters 2 \
     --precision mixed --atlas none --json "$OUT/throughput-jax-gpu-mixed.json" 2>&1 | grep -v "━" | tee "$OUT/throughput.log"
 # 3. Quick questions: Conv2D heads on a GPU (off until measured), bfloat16 against float32 on the step.

@@ -1,4 +1,4 @@
-"""Throughput: the seed's one-filter loop against the batched path, the default atlas end to end, and the
+"""Throughput: the tutorial's one-filter loop against the batched path, the default atlas end to end, and the
 device's matmul rate, all in one process on one machine. Prints a table and writes JSON.
 
     python bench/throughput.py                 # full figures (make bench)
@@ -165,7 +165,7 @@ def optimiser_rate(extractor, method, batch_size: int, num_batches: int, preproc
 
 def seed_comparison(model_name: str, layers, size: int, num_seed_filters: int, batch_size: int | None,
                     num_batches: int, peaks: dict, on_gpu: bool, precisions=("float32",)) -> list[dict]:
-    """Per layer: the seed loop in float32 (as the seed runs), then the project's path, one filter at a time and
+    """Per layer: the tutorial loop in float32 (as the tutorial runs), then the project's path, one filter at a time and
     batched, in each precision. One row per (layer, precision)."""
     with precision_policy("float32"):
         seed_model = load_model(model_name, "none")
@@ -176,7 +176,7 @@ def seed_comparison(model_name: str, layers, size: int, num_seed_filters: int, b
     rows = []
     for layer in layers:
         method = MethodSettings(name="classic", steps=10, learning_rate=10.0, size=size, target="output")
-        # the seed's own feature extractor: the model up to the layer as Keras has it (no folding, no head)
+        # the tutorial's own feature extractor: the model up to the layer as Keras has it (no folding, no head)
         seed_extractor = keras.Model(seed_model.model.inputs, seed_model.model.get_layer(layer).output)
         seed = seed_loop(seed_extractor, list(range(num_seed_filters)), method)
         for precision in precisions:
@@ -237,11 +237,11 @@ def main():
     parser.add_argument("--atlas", choices=("auto", "preview", "full", "none"), default="auto",
                         help="profile of the end-to-end run (auto: full on a GPU, preview on a CPU)")
     parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--seed-filters", type=int, default=None, help="filters timed in the seed loop")
+    parser.add_argument("--seed-filters", type=int, default=None, help="filters timed in the tutorial loop")
     parser.add_argument("--layers", default=",".join(SEED_LAYERS))
     parser.add_argument("--precision", default="auto",
                         help="float32, mixed or both (float32,mixed) for the project's path; auto: float32, and "
-                             "mixed too where the device computes bfloat16 natively. The seed loop is float32.")
+                             "mixed too where the device computes bfloat16 natively. The tutorial loop is float32.")
     parser.add_argument("--weights", default=None, help="vgg16-hed weights file for the end-to-end run")
     parser.add_argument("--examples", default=None, help="--examples of the end-to-end run (default: shipped)")
     parser.add_argument("--json", type=Path, default=None)
@@ -265,16 +265,16 @@ def main():
         rows = seed_comparison("xception", options.layers.split(","), 200,
                                options.seed_filters or (16 if on_gpu else 3), options.batch_size,
                                4 if on_gpu else 1, rates, on_gpu, precisions)
-    print(f"\n{'layer':<18} {'precision':>9} {'seed loop':>10} {'one at a time':>14} {'batched':>10} {'batch':>6} "
-          f"{'vs seed':>8} {'vs single':>10} {'step FLOP/s':>12} {'of matmul':>10}")
+    print(f"\n{'layer':<18} {'precision':>9} {'tutorial loop':>13} {'one at a time':>14} {'batched':>10} {'batch':>6} "
+          f"{'vs tutorial':>11} {'vs single':>10} {'step FLOP/s':>12} {'of matmul':>10}")
     for row in rows:
-        print(f"{row['layer']:<18} {row['precision']:>9} {row['seed_loop_filters_per_second']:>10.2f} "
+        print(f"{row['layer']:<18} {row['precision']:>9} {row['seed_loop_filters_per_second']:>13.2f} "
               f"{row['single_filters_per_second']:>14.2f} "
               f"{row['batched']['filters_per_second']:>10.2f} {row['batched']['batch_size']:>6} "
-              f"{row['speedup_vs_seed_loop']:>7.1f}x {row['speedup_vs_single']:>9.1f}x "
+              f"{row['speedup_vs_seed_loop']:>10.1f}x {row['speedup_vs_single']:>9.1f}x "
               f"{row['step_flop_rate'] / 1e12:>9.3f} T {row['share_of_matmul_rate']:>9.0%}")
     print(f"(filters per second; classic method, 10 steps, {rows[0]['size']}x{rows[0]['size']}, random weights; "
-          "the seed loop in float32; "
+          "the tutorial loop in float32; "
           "FLOP shares of the matmul rate in the row's precision)")
 
     atlas_profile = options.atlas if options.atlas != "auto" else ("full" if on_gpu else "preview")

@@ -64,7 +64,7 @@ def value_and_gradient(function):
 
 def grouped_convolution(inputs, kernel, strides, padding: str, dilation_rate):
     """2-D convolution of ``inputs`` (N, H, W, G*C) with ``kernel`` (kh, kw, C, G*F) in G groups. Keras routes
-    grouped convolutions on TensorFlow through XLA (on a 2-core CPU, XLA made this project's steps 5x slower);
+    grouped convolutions on TensorFlow through XLA, which is slower on CPUs (docs/performance.md#xla-on-the-cpu);
     ``tf.nn.convolution`` runs them directly (checked against the ungrouped layer in tests/test_heads.py)."""
     if BACKEND == "tensorflow":
         import tensorflow as tf
@@ -96,9 +96,8 @@ def gpu_available() -> bool:
 
 def fast_bfloat16() -> bool:
     """Whether ``--precision auto`` should compute in bfloat16: where the hardware does it natively and it was
-    measured faster. GPUs of compute capability 8.0 or more (A100, H100, H200, ...) on either backend; CPUs with
-    AVX512-BF16 or AMX on TensorFlow with oneDNN (1.8x the float32 rate of the fourier step on a Zen 4 EPYC,
-    bench/precision.py). XLA on that CPU was slower in bfloat16 (0.9x), so JAX on a CPU stays in float32."""
+    measured faster: GPUs of compute capability 8.0 or more (A100, H100, H200, ...) on either backend; CPUs with
+    AVX512-BF16 or AMX on TensorFlow with oneDNN; never JAX on a CPU (docs/performance.md#bfloat16-on-the-cpu)."""
     capability = gpu_compute_capability()
     if capability is not None:
         return capability >= (8, 0)

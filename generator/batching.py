@@ -37,8 +37,8 @@ def device_memory_budget(on_gpu: bool) -> int:
 def choose_batch_size(extractor, size: int, num_images: int, on_gpu: bool) -> int:
     """The batch for work of ``num_images`` images: as few batches as fit the memory budget (capped at 32 images on
     a CPU, where larger batches only add memory: the CPU is compute-bound), with the images split evenly between
-    them. A full batch and a remainder would waste the remainder's padding: a unit of 32 images with room for 25
-    would run 25 and 7 padded to 25, 50 images' work, where 2 batches of 16 do 32."""
+    them: a full batch and a remainder would waste the remainder's padding
+    (docs/performance.md#batch-size-and-the-automatic-split)."""
     fitting = max(1, device_memory_budget(on_gpu) // bytes_per_image(extractor, size))
     largest, num_images = max(1, min(fitting, 1024 if on_gpu else 32)), max(1, num_images)
     num_batches = -(-num_images // largest)

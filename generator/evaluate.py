@@ -7,9 +7,8 @@ Per layer:
   excites f most among all the compared images (a random guess scores 1/|F|);
 - negative check: share of filters whose negative image gives a lower activation than mid-grey does;
 - silent filters: filters that their own image does not make fire (mean activation over the views <= 0), and
-  self-recognition among the others. Some models have filters that hardly fire on any input (vgg16-hed's
-  block2_conv2 has 41 of 128 that fire nowhere in scikit-image's 18 photos); their images differ only in how
-  little they inhibit, and they are where self-recognition fails.
+  self-recognition among the others. Filters that hardly fire on any input have images that differ only in how
+  little they inhibit, and they are where self-recognition fails (docs/quality.md#silent-filters).
 """
 
 from __future__ import annotations

@@ -51,11 +51,8 @@ class OwnFilterHead(keras.layers.Layer):
 
 
 class SeparableOwnFilter(OwnFilterHead):
-    """Each image's own filter of a ``SeparableConv2D``: depthwise convolution, its filter's pointwise column.
-    Measured with bench/heads.py (TensorFlow, 2-core CPU, classic, 200 px, batch 4): 2.07x as fast as the whole
-    layer on Xception's block2_sepconv1, 1.06x on block14_sepconv1. Folding the column into the depthwise kernel
-    (one grouped convolution, no depthwise output) was slower on block2 (9.3 against 5.9 ms per image and step,
-    batch 32) and within 3% on block4 and block14, so it is not used."""
+    """Each image's own filter of a ``SeparableConv2D``: the depthwise convolution, then its filter's pointwise
+    column (docs/performance.md#separable-convolutions measures it, and the folded form it is preferred to)."""
 
     def filter_maps(self, inputs, filter_ids):
         layer = self.target
@@ -68,10 +65,8 @@ class SeparableOwnFilter(OwnFilterHead):
 
 class ConvolutionOwnFilter(OwnFilterHead):
     """Each image's own filter of a ``Conv2D``: the batch folded into channels, ``(B, H, W, C) -> (1, H, W, B*C)``,
-    and one convolution with B groups, group b holding the kernel of filter ``filter_ids[b]``. Measured with
-    bench/heads.py (TensorFlow, 2-core CPU, fourier, 64 px, batch 16): 2.09x as fast as the whole layer on
-    vgg16-hed's block1_conv2, where the target is nearly all the work; 1.06-1.16x on block3_conv3 and
-    block5_conv3."""
+    and one convolution with B groups, group b holding the kernel of filter ``filter_ids[b]``
+    (docs/performance.md#conv2d-heads)."""
 
     def filter_maps(self, inputs, filter_ids):
         layer = self.target

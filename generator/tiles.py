@@ -42,8 +42,8 @@ def status_of(raw: np.ndarray, tile: np.ndarray, activations: np.ndarray) -> str
 
 
 def encode_png(tile: np.ndarray, palette: bool = False) -> bytes:
-    """Lossless RGB PNG; or, with ``palette``, 256 colours (about half the bytes; for overviews such as contact
-    sheets, not for tiles, whose measured quality it lowers)."""
+    """Lossless RGB PNG; or, with ``palette``, 256 colours: for overviews such as contact sheets, never for tiles
+    (docs/quality.md#palette-tiles)."""
     import io
 
     image = Image.fromarray(tile)

@@ -46,7 +46,7 @@ def test_profiles_and_explicit_options():
     assert full.profile == "full" and full.num_filters_limit is None
     assert full.method.name == "fourier" and full.method.target == "leaky" and full.method.size == 0
     assert preview.method.steps < full.method.steps
-    seed = resolve(AtlasConfig(method="classic"), has_gpu=True).method  # the seed's values
+    seed = resolve(AtlasConfig(method="classic"), has_gpu=True).method  # the tutorial's values
     assert (seed.steps, seed.learning_rate, seed.size, seed.target) == (10, 10.0, 200, "output")
     explicit = resolve(AtlasConfig(profile="preview", filters="0:40", steps=3, size=40), has_gpu=True)
     assert explicit.profile == "preview" and explicit.num_filters_limit is None

@@ -31,7 +31,7 @@ def seed_algorithm(extractor, image, filter_index, steps, learning_rate):
 
 def test_classic_is_the_seed_algorithm(tiny):
     if keras.backend.backend() != "tensorflow":
-        pytest.skip("the seed's code is TensorFlow; test_backends compares JAX with TensorFlow")
+        pytest.skip("the tutorial's code is TensorFlow; test_backends compares JAX with TensorFlow")
     extractor = build_extractor(tiny, "conv2")
     optimizer = Optimizer(extractor, METHOD, batch_size=1, preprocessing=PRESETS["unit"], layer_key=5)
     result = optimizer.run([4], [1.0])

@@ -6,10 +6,10 @@ from generator.errors import AtlasError
 from generator.tiles import contact_sheet, crop_for, deprocess_standardised, status_of, write_tile
 
 
-def test_deprocess_is_the_seeds():
+def test_deprocess_is_the_tutorials():
     image = np.random.default_rng(1).normal(5, 3, (200, 200, 3)).astype(np.float32)
     tile = deprocess_standardised(image, crop_for(200))
-    assert tile.dtype == np.uint8 and tile.shape == (150, 150, 3)  # 25 pixels cropped a side, as the seed does
+    assert tile.dtype == np.uint8 and tile.shape == (150, 150, 3)  # 25 pixels cropped a side, as the tutorial does
     assert abs(float(tile.mean()) - 128) < 2 and abs(float(tile.std()) - 64) < 3
 
 
