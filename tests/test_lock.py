@@ -236,7 +236,10 @@ def test_two_builds_started_together_one_builds_the_other_stops_naming_it(tmp_pa
 def test_a_killed_builds_stale_lock_is_taken_over_and_finished_units_are_kept(tmp_path):
     out, log = tmp_path / "site", tmp_path / "writes.log"
     killed = start([*TINY, "--out", out], stall_after=3)
-    manifests = lambda: sorted((out / "units").rglob("*.json")) if (out / "units").exists() else []
+
+    def manifests():
+        return sorted((out / "units").rglob("*.json")) if (out / "units").exists() else []
+
     wait_for(lambda: len(manifests()) >= 3, what="three finished units")
     killed.send_signal(signal.SIGKILL)
     killed.communicate()
