@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,6 +29,7 @@ ops = keras.ops
 class BatchResult:
     images: np.ndarray  # (N, H, W, 3) RGB as the method's parameterisation shows it (its ``tile`` makes tiles)
     activations: np.ndarray  # (N, steps + 1): mean activation before each step, then after the last
+    snapshots: dict[int, np.ndarray] = field(default_factory=dict)  # step count -> the images after that step
 
 
 class Optimizer:
@@ -100,8 +101,9 @@ class Optimizer:
             rows = transforms.draw_batch(self.views, generators, self.settings.size, self.settings.steps)
         return ops.convert_to_tensor(rows)
 
-    def run(self, filter_ids: list[int], signs: list[float]) -> BatchResult:
-        """Optimise ``len(filter_ids)`` images (at most ``batch_size``); the batch is padded to its fixed size."""
+    def run(self, filter_ids: list[int], signs: list[float], snapshot_steps: tuple[int, ...] = ()) -> BatchResult:
+        """Optimise ``len(filter_ids)`` images (at most ``batch_size``); the batch is padded to its fixed size.
+        ``snapshot_steps``: also return the images as they were after each of these many steps."""
         count = len(filter_ids)
         if not 0 < count <= self.batch_size or len(signs) != count:
             raise ValueError(f"a batch holds 1 to {self.batch_size} images with one sign each, got {count}")
@@ -120,6 +122,7 @@ class Optimizer:
         # Compilation can print C++ messages that mean nothing to a user (TensorFlow's graph optimiser reports
         # rewrites it skipped): the first call of each compiled function runs with stderr silenced.
         first_run = self._runs == 0
+        snapshots = {}
         with self._compiling(first_run):
             curve = [] if self.views is None else [self._measure(self._weights, params, ids_tensor)]
         for step in range(self.settings.steps):
@@ -128,9 +131,11 @@ class Optimizer:
                                                    rows[step])
             if step or self.views is None:
                 curve.append(values)
+            if step + 1 in snapshot_steps:
+                snapshots[step + 1] = self.parameterisation.to_display(ops.convert_to_numpy(params))[:count]
         with self._compiling(first_run):
             curve.append(self._measure(self._weights, params, ids_tensor))
         self._runs += 1
         activations = np.stack([ops.convert_to_numpy(values) for values in curve], axis=1)
         images = self.parameterisation.to_display(ops.convert_to_numpy(params))
-        return BatchResult(images=images[:count], activations=activations[:count])
+        return BatchResult(images=images[:count], activations=activations[:count], snapshots=snapshots)

@@ -109,3 +109,15 @@ def test_quality_bench_measures_both_methods(tmp_path):
     assert {row["precision"] for row in rows} <= {"float32", "mixed"}  # what auto resolved to
     assert all(row["layer"] == "block1_conv2" and row["num_filters"] == 3 for row in rows)
     assert all(0 <= row["self_recognition"] <= 1 and 0 <= row["negative_check"] <= 1 for row in rows)
+
+
+def test_convergence_quick_records_every_snapshot_of_every_layer(tmp_path):
+    output, plot = tmp_path / "convergence.json", tmp_path / "convergence.svg"
+    run_bench("convergence.py", "--quick", "--json", str(output), "--plot", str(plot))
+    result = json.loads(output.read_text())
+    assert [(row["layer"], row["steps"]) for row in result["rows"]] == [
+        (layer, steps) for layer in ("conv1", "conv2", "conv3") for steps in (2, 4, 8)]
+    # The last snapshot is the reference of the activation fraction.
+    assert all(row["activation_fraction_median"] == 1.0 for row in result["rows"] if row["steps"] == 8)
+    assert all(0.0 <= row["self_recognition"] <= 1.0 for row in result["rows"])
+    assert plot.read_text().count("<polyline") == 6  # a line per layer in each of the two panels

@@ -125,3 +125,18 @@ def test_fourier_moves_the_activation_both_ways(tiny):
     assert (down.activations[:, -1] < down.activations[:, 0]).mean() >= 0.9
     assert ((0 <= up.images) & (up.images <= 1)).all()  # sigmoid images
 
+
+
+def test_a_snapshot_is_the_image_a_run_of_that_many_steps_ends_with(tiny):
+    # Without random views (classic), a shorter run is the same optimisation cut short. (With views, a run draws
+    # its views for all its steps at once, so a shorter run sees other views.)
+    import dataclasses
+
+    extractor = build_extractor(tiny, "conv3", "output")
+    long_run = Optimizer(extractor, METHOD, batch_size=2, preprocessing=PRESETS["unit"]).run(
+        [1, 6], [1.0, -1.0], snapshot_steps=(3, METHOD.steps))
+    short = dataclasses.replace(METHOD, steps=3)
+    short_run = Optimizer(extractor, short, batch_size=2, preprocessing=PRESETS["unit"]).run([1, 6], [1.0, -1.0])
+    assert sorted(long_run.snapshots) == [3, METHOD.steps]
+    np.testing.assert_allclose(long_run.snapshots[3], short_run.images, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(long_run.snapshots[METHOD.steps], long_run.images)
