@@ -16,6 +16,10 @@ def test_local_dask_cluster_builds_the_same_atlas(tmp_path):
     assert (tmp_path / "single/atlas.json").read_text() == (tmp_path / "dask/atlas.json").read_text()
     for tile in sorted((tmp_path / "single/tiles").rglob("*.png")):
         assert (tmp_path / "dask" / tile.relative_to(tmp_path / "single")).read_bytes() == tile.read_bytes()
+    # The optimiser's statistics travel with each unit's result, from the workers too.
+    for report in (single, spread):
+        assert [(layer.batch_size, layer.num_traces) for layer in report.layers] == [(4, 1), (4, 1)]
+        assert all(layer.compile_seconds > 0 for layer in report.layers)
 
 
 def test_out_of_memory_halves_the_batch_and_gives_the_same_images(monkeypatch):
