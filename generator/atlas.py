@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from generator import backends, examples, lock, runs, site, workers
+from generator import backends, circuits, examples, lock, runs, site, workers
 from generator.config import RunSettings, auto_size, parse_filter_ids
 from generator.errors import AtlasError
 from generator.example_images import image_set
@@ -186,10 +186,13 @@ def build(settings: RunSettings, progress: Progress | None = None, *, shard: tup
             pending = units_to_do(plans, out, shard, report, progress)
             workers.remember_model(settings.model, settings.weights, loaded)
             optimise_and_write(settings, pending, out, report, progress, stop, dask)
+            scan = None
             if scans_examples and not stop.requested:
                 with stop.installed():  # Ctrl-C saves the scan so far
-                    examples.scan(loaded, [plan.info for plan in plans], settings.examples, out, progress, stop,
-                                  images)
+                    scan = examples.scan(loaded, [plan.info for plan in plans], settings.examples, out, progress,
+                                         stop, images)
+            if (shard is None or shard[0] == 0) and not stop.requested:  # one shard finds the circuits
+                circuits.build(loaded, circuits.pairs_of(plans), out, scan, images, progress)
             report.interrupted = stop.requested
         with held.exclusive("render"):  # shards render one after another, each seeing the others' units
             site.render(out)

@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from joblib import Parallel, delayed
 from PIL import Image
 
-from generator import __version__, runs
+from generator import __version__, circuit_records, runs
 from generator.errors import AtlasError
 from generator.files import write_atomically, writing
 from generator.tiles import contact_sheet, encode_png
@@ -59,6 +59,7 @@ def collect(out: Path) -> dict:
             "example_patch_size": found["patch_size"] if found is not None else None,
             "filters": sorted(filters, key=lambda record: record["id"]),
         })
+    circuit_records.for_site(out, layers)
     return {
         "format": runs.FORMAT,
         "generator": f"filter-atlas {__version__}",

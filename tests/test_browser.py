@@ -164,6 +164,19 @@ def test_sorting_by_activation_reorders_the_gallery(browser, base):
     assert values == sorted(values, reverse=True) and len(values) == 16
 
 
+def test_circuit_thumbnails_link_to_the_filters_they_show(browser, base, site):
+    record = json.loads((site / "atlas.json").read_text())
+    circuit = record["layers"][1]["filters"][4]["circuit"]
+    open_page(browser, base + "layers/conv3/0004.html")
+    links = browser.find_elements("css selector", "#circuits a.circuit-filter")
+    expected = [f"layers/conv1/{item['id']:04d}.html" for item in circuit["excite"] + circuit["inhibit"]]
+    assert expected and [link.get_attribute("href")[len(base):] for link in links[:len(expected)]] == expected
+    assert all_images_loaded(browser) == []
+    links[0].click()
+    wait_for_url(browser, expected[0])
+    assert browser.find_elements("css selector", "#circuits a.circuit-filter")  # conv1 shows what it feeds
+
+
 def test_every_link_resolves_inside_the_site(site):
     assert broken_links(site) == []
 
