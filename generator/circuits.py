@@ -130,24 +130,25 @@ class Attribution:
     def strengths(self, pixels: np.ndarray, examples: dict[int, list[int]], num_later: int) -> np.ndarray:
         """(earlier filters, later filters): for each later filter, the mean contribution over the images
         ``examples[filter]`` (indices into ``pixels``); zero for filters without examples."""
-        with stderr_silenced():
-            earlier_values = np.concatenate([
-                np.asarray(self.activations(self.earlier_weights, pixels[start:start + ATTRIBUTION_BATCH]))
-                for start in range(0, len(pixels), ATTRIBUTION_BATCH)])
+        # The earlier activations are computed per batch, from the pixels: held for every image at once they
+        # would not fit (VGG16 block2 at 224 px: 6 MB an image).
         pairs = [(image, filter_id) for filter_id, images in sorted(examples.items()) for image in images]
-        totals = np.zeros((earlier_values.shape[-1], num_later), np.float64)
-        counts = np.zeros(num_later, np.int64)
+        totals, counts = None, np.zeros(num_later, np.int64)
         for start in range(0, len(pairs), ATTRIBUTION_BATCH):
             batch = pairs[start:start + ATTRIBUTION_BATCH]
             padded = batch + [batch[-1]] * (ATTRIBUTION_BATCH - len(batch))  # one batch shape, one trace
             images = np.array([image for image, _ in padded])
             filter_ids = np.array([filter_id for _, filter_id in padded], np.int32)
             with stderr_silenced():
-                values = np.asarray(self.contributions(self.later_weights, earlier_values[images], filter_ids),
-                                    np.float64)
+                earlier_values = self.activations(self.earlier_weights, pixels[images])
+                values = np.asarray(self.contributions(self.later_weights, earlier_values, filter_ids), np.float64)
+            if totals is None:
+                totals = np.zeros((values.shape[1], num_later), np.float64)
             for row, (_, filter_id) in enumerate(batch):
                 totals[:, filter_id] += values[row]
                 counts[filter_id] += 1
+        if totals is None:
+            totals = np.zeros((int(self.earlier_model.outputs[0].shape[-1]), num_later), np.float64)
         return totals / np.maximum(counts, 1)[None, :]
 
 
