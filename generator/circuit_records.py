@@ -9,7 +9,7 @@ from pathlib import Path
 from generator import runs
 
 FORMAT = 1
-CIRCUITS_DIR = "circuits"
+CIRCUITS_DIR = runs.CIRCUITS_DIR
 
 
 def pair_path(out: Path, earlier: str, later: str) -> Path:
