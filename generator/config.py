@@ -15,6 +15,7 @@ from pathlib import Path
 from generator.errors import AtlasError
 from generator.example_images import SHIPPED_EXAMPLES
 from generator.methods import DEFAULT_METHOD, METHODS, PROFILE_NAMES, MethodSettings
+from generator.objectives import DEFAULT_OBJECTIVE, OBJECTIVES
 
 PROFILES = ("auto", *PROFILE_NAMES)
 PRECISIONS = ("auto", "float32", "mixed")
@@ -57,6 +58,7 @@ class AtlasConfig:
     precision: str | None = None
     examples: str | None = None  # a folder, "shipped" (default) or "none"
     num_examples: int | None = None
+    objective: str | None = None  # channel (default) | neuron
 
     def merged_with(self, overrides: AtlasConfig) -> AtlasConfig:
         """This config with every value that ``overrides`` gives replaced."""
@@ -187,6 +189,9 @@ def resolve(config: AtlasConfig, has_gpu: bool, fast_bfloat16: bool = False) -> 
         raise AtlasError(f"Unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}.")
     if precision == "auto":
         precision = "mixed" if fast_bfloat16 else "float32"
+    objective = config.objective or DEFAULT_OBJECTIVE
+    if objective not in OBJECTIVES:
+        raise AtlasError(f"Unknown objective '{objective}'; choose one of: {', '.join(OBJECTIVES)}.")
     return RunSettings(
         model=config.model or "vgg16-hed",
         weights=config.weights or "default",
@@ -195,7 +200,7 @@ def resolve(config: AtlasConfig, has_gpu: bool, fast_bfloat16: bool = False) -> 
         num_filters_limit=None if config.filters is not None else defaults.num_filters,
         max_auto_size=defaults.max_auto_size,
         method=dataclasses.replace(defaults.settings, steps=steps, learning_rate=learning_rate, size=size, seed=seed,
-                                   precision=precision),
+                                   precision=precision, objective=objective),
         batch_size=parse_batch_size(config.batch_size),
         out=Path(config.out or "site"),
         profile=profile,
