@@ -59,6 +59,7 @@ class AtlasConfig:
     examples: str | None = None  # a folder, "shipped" (default) or "none"
     num_examples: int | None = None
     objective: str | None = None  # channel (default) | neuron
+    facets: int | None = None  # images per filter with a diversity term: 4 in full, 0 (off) in preview
 
     def merged_with(self, overrides: AtlasConfig) -> AtlasConfig:
         """This config with every value that ``overrides`` gives replaced."""
@@ -87,6 +88,7 @@ class RunSettings:
     profile: str
     profile_reason: str = ""
     examples: ExampleSettings | None = ExampleSettings()  # None: no dataset examples
+    num_facets: int = 0  # facets per filter (facets.py); 0: none
 
 
 def split_layers(value: str | list | tuple) -> tuple[str, ...]:
@@ -206,7 +208,21 @@ def resolve(config: AtlasConfig, has_gpu: bool, fast_bfloat16: bool = False) -> 
         profile=profile,
         profile_reason=reason,
         examples=resolve_examples(config.examples, config.num_examples),
+        num_facets=resolve_facets(config.facets, profile),
     )
+
+
+FACETS_IN_FULL = 4
+
+
+def resolve_facets(facets: int | None, profile: str) -> int:
+    """Facets per filter: as given (0 turns them off; one facet would be the main image again), else 4 in the
+    full profile and none in a preview."""
+    if facets is None:
+        return FACETS_IN_FULL if profile == "full" else 0
+    if isinstance(facets, bool) or not isinstance(facets, int) or facets < 0 or facets == 1:
+        raise AtlasError(f"--facets must be 0 (off) or a whole number of 2 or more, got {facets!r}.")
+    return facets
 
 
 def resolve_examples(source: str | None, num_examples: int | None) -> ExampleSettings | None:

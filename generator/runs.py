@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from generator.errors import AtlasError
+from generator.facet_records import copy_facets
 from generator.files import copy_file, write_atomically, writing
 from generator.tiles import status_of, write_tile
 
@@ -209,6 +210,7 @@ def merge_units(source: Path, target: Path) -> int:
                         copy_file(source, target, record[sign][key])
         copy_file(source, target, unit.manifest_path(Path()))  # last: the unit is done once its manifest is there
         copied += 1
+    copy_facets(source, target)
     return copied
 
 

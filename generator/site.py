@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from joblib import Parallel, delayed
 from PIL import Image
 
-from generator import __version__, circuit_records, runs
+from generator import __version__, circuit_records, facet_records, runs
 from generator import neighbours as filter_neighbours  # render() has a local 'neighbours' (adjacent layers)
 from generator.errors import AtlasError
 from generator.files import write_atomically, writing
@@ -62,6 +62,7 @@ def collect(out: Path) -> dict:
             "filters": sorted(filters, key=lambda record: record["id"]),
         })
     circuit_records.for_site(out, layers)
+    facet_records.for_site(out, layers)
     filter_neighbours.for_site(out, layers, scan["key"] if examples_summary else None)
     return {
         "format": runs.FORMAT,

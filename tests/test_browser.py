@@ -29,7 +29,8 @@ def site(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("served")
     out = root / "atlas-demo"
     photos = write_planted_images(tmp_path_factory.mktemp("photos"))
-    atlas.build(tiny_settings(out, layers=("conv1", "conv3"), batch_size=8, steps=4, examples=str(photos)))
+    atlas.build(tiny_settings(out, layers=("conv1", "conv3"), batch_size=8, steps=4, examples=str(photos),
+                              facets=2))
     return out
 
 
@@ -204,6 +205,21 @@ def test_the_map_loads_every_thumbnail_and_a_click_opens_the_filter(browser, bas
     browser.execute_script("arguments[0].style.zIndex = 2;", target)  # on top of any filter at the same place
     target.click()
     wait_for_url(browser, "layers/conv3/0007.html")
+    assert console_errors(browser) == []
+
+
+def test_f_switches_the_gallery_to_facets_and_the_filter_page_shows_them(browser, base):
+    open_page(browser, base + "layers/conv3/index.html")
+    assert not browser.find_element("css selector", "#gallery .facet-strip img").is_displayed()
+    browser.find_element("tag name", "body").send_keys("f")
+    facets = browser.find_elements("css selector", "#gallery .facet-strip img")
+    assert len(facets) == 32 and all(facet.is_displayed() for facet in facets)
+    assert facets[0].get_attribute("src").endswith("0000-facet-0.webp")
+    assert not browser.find_element("css selector", "#gallery img[data-negative]").is_displayed()
+    assert all_images_loaded(browser) == []
+    open_page(browser, base + "layers/conv3/0004.html")
+    shown = browser.find_elements("css selector", "#facets img")
+    assert len(shown) == 2 and all(image.is_displayed() for image in shown)
     assert console_errors(browser) == []
 
 

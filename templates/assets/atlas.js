@@ -59,6 +59,19 @@
     button.textContent = exampleView ? "Show synthetic images (e)" : "Show dataset examples (e)";
   }
 
+  // The gallery's facet view: each filter's facets in place of its main image.
+  var facetView = false;
+  function showFacets(useFacets) {
+    var gallery = document.getElementById("gallery"), button = document.getElementById("facet-switch");
+    if (!gallery || !button) return;
+    facetView = useFacets;
+    gallery.classList.toggle("facet-view", facetView);
+    button.setAttribute("aria-pressed", String(facetView));
+    button.textContent = facetView ? "Show main images (f)" : "Show facets (f)";
+  }
+  var facetSwitcher = document.getElementById("facet-switch");
+  if (facetSwitcher) facetSwitcher.addEventListener("click", function () { showFacets(!facetView); });
+
   // The gallery links every filter's page: jump by following that link.
   function jumpTo(value) {
     var id = parseInt(value, 10);
@@ -117,6 +130,7 @@
     if (link) { window.location.href = link.href; return; }
     if (plane && (event.key === "+" || event.key === "=")) zoomMap(1.5);
     if (plane && event.key === "-") zoomMap(1 / 1.5);
+    if (event.key === "f" && facetSwitcher) showFacets(!facetView);
     if (event.key === "n" && switcher) showSign(!negative);
     if (event.key === "e" && viewSwitcher) showView(!exampleView);
     if (event.key === "g") {
