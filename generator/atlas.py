@@ -18,8 +18,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from generator import backends, examples, lock, runs, site, workers
-from generator.config import RunSettings, auto_size, parse_filter_ids
+from generator import backends, circuits, examples, facets, lock, runs, site, workers
+from generator.config import FACETS_IN_FULL, RunSettings, auto_size, parse_filter_ids
 from generator.errors import AtlasError
 from generator.example_images import image_set
 from generator.layers import LayerInfo, output_size_at, select_layers
@@ -186,10 +186,16 @@ def build(settings: RunSettings, progress: Progress | None = None, *, shard: tup
             pending = units_to_do(plans, out, shard, report, progress)
             workers.remember_model(settings.model, settings.weights, loaded)
             optimise_and_write(settings, pending, out, report, progress, stop, dask)
+            if settings.num_facets and not stop.requested:
+                mine = None if shard is None else set(runs.shard_units([u for p in plans for u in p.units], *shard))
+                facets.build(loaded, plans, settings.num_facets, out, mine, progress, stop)
+            scan = None
             if scans_examples and not stop.requested:
                 with stop.installed():  # Ctrl-C saves the scan so far
-                    examples.scan(loaded, [plan.info for plan in plans], settings.examples, out, progress, stop,
-                                  images)
+                    scan = examples.scan(loaded, [plan.info for plan in plans], settings.examples, out, progress,
+                                         stop, images)
+            if (shard is None or shard[0] == 0) and not stop.requested:  # one shard finds the circuits
+                circuits.build(loaded, circuits.pairs_of(plans), out, scan, images, progress)
             report.interrupted = stop.requested
         with held.exclusive("render"):  # shards render one after another, each seeing the others' units
             site.render(out)
@@ -247,7 +253,7 @@ def optimise_and_write(settings: RunSettings, pending: list[tuple[LayerPlan, run
 def estimate_full_seconds(report: BuildReport, settings: RunSettings, run: dict) -> float:
     """Seconds the full profile would take here, scaled from what this (preview) run measured: each layer's
     optimisation time per filter (compilation apart, counted once) times the full profile's filters, steps and
-    pixels."""
+    pixels, and its facets."""
     full_profile = METHODS[settings.method.name].profiles["full"]
     full = full_profile.settings
     total = 0.0
@@ -257,5 +263,6 @@ def estimate_full_seconds(report: BuildReport, settings: RunSettings, run: dict)
             scale = (full.steps / settings.method.steps) * (full_size / layer["image_size"]) ** 2
             compile_seconds = min(layer_report.compile_seconds, layer_report.seconds)
             per_filter = (layer_report.seconds - compile_seconds) / layer_report.num_built
-            total += compile_seconds + per_filter * layer["num_filters"] * scale
+            # the full profile's facets: FACETS_IN_FULL more images per filter beside the two (positive, negative)
+            total += compile_seconds + per_filter * layer["num_filters"] * scale * (1 + FACETS_IN_FULL / 2)
     return total

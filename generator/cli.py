@@ -96,6 +96,10 @@ def build(
     examples: _option("Dataset examples from a folder of images (recursive), shipped (default: scikit-image's "
                       "sample photos) or none.") = None,
     num_examples: _option("Dataset examples per filter and sign (default 9).", int) = None,
+    facets: _option("Facets per filter: that many images, made to differ from one another (default 4 in the "
+                    "full profile, 0 = off in a preview).", int) = None,
+    objective: _option("channel (default: the filter's mean over its map) or neuron (the filter at the centre "
+                       "position only).") = None,
     wait: Annotated[bool, typer.Option("--wait", help="If another build is writing --out, wait for it to "
                                                       "finish.")] = False,
     force: Annotated[bool, typer.Option("--force", help="If --out holds another model's atlas, move it aside to "

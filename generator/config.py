@@ -15,6 +15,7 @@ from pathlib import Path
 from generator.errors import AtlasError
 from generator.example_images import SHIPPED_EXAMPLES
 from generator.methods import DEFAULT_METHOD, METHODS, PROFILE_NAMES, MethodSettings
+from generator.objectives import DEFAULT_OBJECTIVE, OBJECTIVES
 
 PROFILES = ("auto", *PROFILE_NAMES)
 PRECISIONS = ("auto", "float32", "mixed")
@@ -57,6 +58,8 @@ class AtlasConfig:
     precision: str | None = None
     examples: str | None = None  # a folder, "shipped" (default) or "none"
     num_examples: int | None = None
+    objective: str | None = None  # channel (default) | neuron
+    facets: int | None = None  # images per filter with a diversity term: 4 in full, 0 (off) in preview
 
     def merged_with(self, overrides: AtlasConfig) -> AtlasConfig:
         """This config with every value that ``overrides`` gives replaced."""
@@ -85,6 +88,7 @@ class RunSettings:
     profile: str
     profile_reason: str = ""
     examples: ExampleSettings | None = ExampleSettings()  # None: no dataset examples
+    num_facets: int = 0  # facets per filter (facets.py); 0: none
 
 
 def split_layers(value: str | list | tuple) -> tuple[str, ...]:
@@ -187,6 +191,9 @@ def resolve(config: AtlasConfig, has_gpu: bool, fast_bfloat16: bool = False) -> 
         raise AtlasError(f"Unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}.")
     if precision == "auto":
         precision = "mixed" if fast_bfloat16 else "float32"
+    objective = config.objective or DEFAULT_OBJECTIVE
+    if objective not in OBJECTIVES:
+        raise AtlasError(f"Unknown objective '{objective}'; choose one of: {', '.join(OBJECTIVES)}.")
     return RunSettings(
         model=config.model or "vgg16-hed",
         weights=config.weights or "default",
@@ -195,13 +202,27 @@ def resolve(config: AtlasConfig, has_gpu: bool, fast_bfloat16: bool = False) -> 
         num_filters_limit=None if config.filters is not None else defaults.num_filters,
         max_auto_size=defaults.max_auto_size,
         method=dataclasses.replace(defaults.settings, steps=steps, learning_rate=learning_rate, size=size, seed=seed,
-                                   precision=precision),
+                                   precision=precision, objective=objective),
         batch_size=parse_batch_size(config.batch_size),
         out=Path(config.out or "site"),
         profile=profile,
         profile_reason=reason,
         examples=resolve_examples(config.examples, config.num_examples),
+        num_facets=resolve_facets(config.facets, profile),
     )
+
+
+FACETS_IN_FULL = 4
+
+
+def resolve_facets(facets: int | None, profile: str) -> int:
+    """Facets per filter: as given (0 turns them off; one facet would be the main image again), else 4 in the
+    full profile and none in a preview."""
+    if facets is None:
+        return FACETS_IN_FULL if profile == "full" else 0
+    if isinstance(facets, bool) or not isinstance(facets, int) or facets < 0 or facets == 1:
+        raise AtlasError(f"--facets must be 0 (off) or a whole number of 2 or more, got {facets!r}.")
+    return facets
 
 
 def resolve_examples(source: str | None, num_examples: int | None) -> ExampleSettings | None:

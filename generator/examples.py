@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from generator import backends, runs
+from generator import backends, neighbours, runs
 from generator.config import ExampleSettings
 from generator.errors import AtlasError
 from generator.example_images import ImageSet, batches, image_set, load_square
@@ -160,24 +160,26 @@ def scan(loaded: LoadedModel, layers: list[LayerInfo], settings: ExampleSettings
     image_size = fixed[0] if fixed else settings.image_size
     key = scan_key(loaded, layers, settings, images, image_size)
     existing = runs.read_examples(out)
-    if existing is not None and existing.get("key") == key:
+    if existing is not None and existing.get("key") == key and neighbours.read_fingerprints(out, key):
         return existing
     summariser = Summariser(loaded, [layer.name for layer in layers], image_size)
-    extremes, start, skipped = _resume(out, key, layers, settings.num_examples)
+    extremes, fingerprints, start, skipped = _resume(out, key, layers, settings.num_examples, len(images.paths))
     total = len(images.paths)
     progress.start_layer("dataset examples", total=total, done=start, unit="images")
     position, since_save = start, 0
     for image_ids, pixels, num_skipped in batches(images.paths, start, image_size, settings.batch_size):
-        for running, summary in zip(extremes, summariser(pixels)):
+        summaries = summariser(pixels)
+        for running, summary in zip(extremes, summaries):
             running.add(image_ids, *summary)
+        fingerprints.add(image_ids, [summary[0] for summary in summaries])  # per image, each filter's maximum
         count = len(range(position, min(position + settings.batch_size, total)))
         position, skipped, since_save = position + count, skipped + num_skipped, since_save + count
         progress.advance("dataset examples", count)
         if stop is not None and stop.requested:
-            _save_state(out, key, extremes, position, skipped)
+            _save_state(out, key, extremes, fingerprints, position, skipped)
             return None
         if since_save >= settings.save_every and position < total:
-            _save_state(out, key, extremes, position, skipped)
+            _save_state(out, key, extremes, fingerprints, position, skipped)
             since_save = 0
     if skipped == total:
         raise AtlasError(f"None of the {total} files of {images.description} could be read as an image.")
@@ -185,25 +187,30 @@ def scan(loaded: LoadedModel, layers: list[LayerInfo], settings: ExampleSettings
         progress.note(f"Dataset examples: skipped {skipped} unreadable file{'s' if skipped != 1 else ''}.")
     record = _record(key, loaded, images, layers, extremes, summariser.output_sizes, image_size, skipped, settings)
     _write_images(out, images, record, image_size)
+    fingerprints.write(out, key, [layer.name for layer in layers])
     write_atomically(out / EXAMPLES_FILE, json.dumps(record, separators=(",", ":")).encode())
     (out / STATE_FILE).unlink(missing_ok=True)
     return record
 
 
-def _resume(out: Path, key: str, layers: list[LayerInfo], k: int):
+def _resume(out: Path, key: str, layers: list[LayerInfo], k: int, num_images: int):
     try:
         with np.load(out / STATE_FILE) as state:
             if str(state["key"]) == key:
                 extremes = [RunningExtremes.from_arrays(state, f"{index}_") for index in range(len(layers))]
-                return extremes, int(state["position"]), int(state["skipped"])
+                fingerprints = neighbours.Fingerprints.from_arrays(state, len(layers))
+                return extremes, fingerprints, int(state["position"]), int(state["skipped"])
     except (OSError, KeyError, ValueError):
         pass
-    return [RunningExtremes(layer.num_filters, k) for layer in layers], 0, 0
+    return ([RunningExtremes(layer.num_filters, k) for layer in layers],
+            neighbours.Fingerprints(num_images, [layer.num_filters for layer in layers]), 0, 0)
 
 
-def _save_state(out: Path, key: str, extremes: list[RunningExtremes], position: int, skipped: int) -> None:
+def _save_state(out: Path, key: str, extremes: list[RunningExtremes], fingerprints, position: int,
+                skipped: int) -> None:
     arrays = {name: array for index, running in enumerate(extremes)
               for name, array in running.arrays(f"{index}_").items()}
+    arrays.update(fingerprints.arrays())
     buffer = io.BytesIO()
     np.savez(buffer, key=np.array(key), position=np.array(position), skipped=np.array(skipped), **arrays)
     with writing(f"the dataset-example scan's state into '{out}'"):

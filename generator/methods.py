@@ -43,10 +43,15 @@ class MethodSettings:
     scale: float = 0.0  # random zoom per step in [1 - scale, 1 + scale]
     rotate: float = 0.0  # random rotation per step in [-rotate, rotate] degrees
     precision: str = "float32"  # or "mixed": bfloat16 compute, float32 variables and loss
+    objective: str = "channel"  # channel: the mean over the map | neuron: the centre position (objectives.py)
 
     def key(self) -> str:
-        """A short stable hash of the settings, used to tell whether finished work still matches."""
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        """A short stable hash of the settings, used to tell whether finished work still matches. The default
+        objective is left out of it, so atlases built before there was a choice keep their keys."""
+        fields = dataclasses.asdict(self)
+        if fields["objective"] == "channel":
+            del fields["objective"]
+        text = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -1,7 +1,9 @@
-"""The objective: a filter's mean activation over its map, border trimmed (the tutorial trims 2 pixels a side).
+"""The objectives, each a named function of a filter's (B, H, W) maps: ``channel``, the filter's mean activation
+over its map, border trimmed (the tutorial trims 2 pixels a side); ``neuron``, the filter at the centre position
+of its map only (one unit: what one position of the filter sees, its receptive field).
 
 Batched, image ``b`` is scored on its own filter ``filter_ids[b]``, picked by a gather rather than by a one-hot
-mask over all filters. The evaluation scores images with the same trimmed mean.
+mask over all filters. The evaluation scores images with the trimmed mean.
 """
 
 from __future__ import annotations
@@ -24,10 +26,20 @@ def mean_of_maps(maps):
     return ops.mean(ops.cast(trimmed(maps), "float32"), axis=(1, 2))
 
 
-def mean_activation(outputs, filter_ids):
-    """Per image b: the mean of ``outputs[b, :, :, filter_ids[b]]``, border trimmed, picked by gather."""
+def centre_of_maps(maps):
+    """Per image: its (H, W) map's value at the centre position (row H // 2, column W // 2)."""
+    return ops.cast(maps[:, maps.shape[1] // 2, maps.shape[2] // 2], "float32")
+
+
+OBJECTIVES = {"channel": mean_of_maps, "neuron": centre_of_maps}  # --objective: name -> (B, H, W) maps -> (B,)
+DEFAULT_OBJECTIVE = "channel"
+
+
+def mean_activation(outputs, filter_ids, of_maps=mean_of_maps):
+    """Per image b: ``of_maps`` (the trimmed mean unless given) of ``outputs[b, :, :, filter_ids[b]]``, picked
+    by gather."""
     picked = ops.take_along_axis(outputs, ops.reshape(filter_ids, (-1, 1, 1, 1)), axis=3)
-    return mean_of_maps(picked[..., 0])
+    return of_maps(picked[..., 0])
 
 
 def mean_of_every_filter(outputs):

@@ -17,7 +17,7 @@ import numpy as np
 from generator import backends, transforms
 from generator.heads import build_own_filter_extractor
 from generator.methods import MethodSettings, method_named
-from generator.objectives import mean_activation, mean_of_maps
+from generator.objectives import OBJECTIVES, mean_activation
 from generator.parameterisations import image_generator
 from generator.preprocessing import Preprocessing
 from generator.quiet import keras, stderr_silenced
@@ -53,12 +53,13 @@ class Optimizer:
         # Only each image's own filter where the layer has a head (heads.py), else all of its filters.
         own_filter = build_own_filter_extractor(extractor)
         self.model = own_filter or extractor
+        of_maps = OBJECTIVES[settings.objective]
 
         def activations(weights, images, filter_ids):
             inputs = preprocessing(images)
             if own_filter is not None:
-                return mean_of_maps(backends.call_model(own_filter, weights, [inputs, filter_ids]))
-            return mean_activation(backends.call_model(extractor, weights, inputs), filter_ids)
+                return of_maps(backends.call_model(own_filter, weights, [inputs, filter_ids]))
+            return mean_activation(backends.call_model(extractor, weights, inputs), filter_ids, of_maps)
 
         def per_image(weights, params, filter_ids, view_rows):
             images = parameterisation.to_rgb(params)

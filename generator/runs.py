@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from generator.errors import AtlasError
+from generator.facet_records import copy_facets
 from generator.files import copy_file, write_atomically, writing
 from generator.tiles import status_of, write_tile
 
@@ -29,6 +30,8 @@ UNITS_DIR = "units"
 EXAMPLES_DIR = "examples"  # the dataset-example scan (examples.py) and the source images it shows
 EXAMPLES_FILE = f"{EXAMPLES_DIR}/examples.json"
 EXAMPLES_FORMAT = 2
+FINGERPRINTS_FILE = f"{EXAMPLES_DIR}/fingerprints.npz"  # each filter's maximum per scanned image (neighbours.py)
+CIRCUITS_DIR = "circuits"  # a file per pair of consecutive layers (circuits.py)
 SIGNS = (("positive", 1.0), ("negative", -1.0))  # each filter's two images: its pattern, and it taken out
 SIGN_NAMES = tuple(name for name, _ in SIGNS)
 
@@ -207,6 +210,7 @@ def merge_units(source: Path, target: Path) -> int:
                         copy_file(source, target, record[sign][key])
         copy_file(source, target, unit.manifest_path(Path()))  # last: the unit is done once its manifest is there
         copied += 1
+    copy_facets(source, target)
     return copied
 
 
@@ -222,10 +226,15 @@ def read_examples(out: Path) -> dict | None:
 def copy_examples(source: Path, target: Path) -> bool:
     """Copy another output directory's finished scan (when ``target`` has none): for merging shards, of which
     only the first scans."""
+    for path in sorted((source / CIRCUITS_DIR).glob("*.json")):  # the first shard also finds the circuits
+        if not (target / CIRCUITS_DIR / path.name).exists():
+            copy_file(source, target, f"{CIRCUITS_DIR}/{path.name}")
     record = read_examples(source)
     if record is None or read_examples(target) is not None:
         return False
     for entry in record["images"]:
         copy_file(source, target, entry["file"])
+    if (source / FINGERPRINTS_FILE).is_file():
+        copy_file(source, target, FINGERPRINTS_FILE)
     copy_file(source, target, EXAMPLES_FILE)
     return True

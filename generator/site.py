@@ -17,7 +17,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from joblib import Parallel, delayed
 from PIL import Image
 
-from generator import __version__, runs
+from generator import __version__, circuit_records, facet_records, runs
+from generator import neighbours as filter_neighbours  # render() has a local 'neighbours' (adjacent layers)
 from generator.errors import AtlasError
 from generator.files import write_atomically, writing
 from generator.tiles import contact_sheet, encode_png
@@ -34,7 +35,8 @@ PREVIEW_STRIP = 12
 def collect(out: Path) -> dict:
     """The atlas record: run.json plus every finished unit's filters, in filter order."""
     run = runs.read_run(out)
-    examples_summary, layer_examples = examples_for_site(runs.read_examples(out), run)
+    scan = runs.read_examples(out)
+    examples_summary, layer_examples = examples_for_site(scan, run)
     layers = []
     for layer in run["layers"]:
         filters = []
@@ -59,6 +61,9 @@ def collect(out: Path) -> dict:
             "example_patch_size": found["patch_size"] if found is not None else None,
             "filters": sorted(filters, key=lambda record: record["id"]),
         })
+    circuit_records.for_site(out, layers)
+    facet_records.for_site(out, layers)
+    filter_neighbours.for_site(out, layers, scan["key"] if examples_summary else None)
     return {
         "format": runs.FORMAT,
         "generator": f"filter-atlas {__version__}",
@@ -171,6 +176,7 @@ def render(out: Path) -> dict:
                 **common, layer=layer, entry=entry, root="../../",
                 previous=filters[index - 1] if index else None,
                 next=filters[index + 1] if index + 1 < len(filters) else None)
+    pages.update(filter_neighbours.map_pages(env, record))
     with writing(f"the site into '{out}'", advice=""):
         for layer in record["layers"]:
             if layer["contact_sheet"]:

@@ -12,7 +12,8 @@ from generator.config import AtlasConfig, resolve
 def tiny_settings(out: Path, **given):
     """Settings of a small full run of tiny-cnn at 16x16 (the classic method and no dataset examples unless
     ``method`` and ``examples`` are given)."""
-    config = AtlasConfig(model="tiny-cnn", method="classic", size=16, profile="full", out=str(out), examples="none")
+    config = AtlasConfig(model="tiny-cnn", method="classic", size=16, profile="full", out=str(out), examples="none",
+                         facets=0)
     return resolve(dataclasses.replace(config, **given), has_gpu=False)
 
 

@@ -9,7 +9,7 @@ from PIL import Image
 from sitecheck import broken_links
 
 from generator import atlas
-from generator.config import auto_size
+from generator.config import FACETS_IN_FULL, auto_size
 from generator.methods import METHODS
 from generator.site import render
 
@@ -100,5 +100,5 @@ def test_the_full_run_estimate_scales_work_and_counts_compilation_once(tmp_path)
     full = METHODS["fourier"].profiles["full"]
     full_size = auto_size(10, full.max_auto_size)
     scale = (full.settings.steps / 8) * (full_size / 16) ** 2
-    expected = 6.0 + (10.0 - 6.0) / 4 * 16 * scale
+    expected = 6.0 + (10.0 - 6.0) / 4 * 16 * scale * (1 + FACETS_IN_FULL / 2)  # two images per filter, and facets
     assert atlas.estimate_full_seconds(report, settings, run) == pytest.approx(expected)

@@ -29,7 +29,8 @@ def site(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("served")
     out = root / "atlas-demo"
     photos = write_planted_images(tmp_path_factory.mktemp("photos"))
-    atlas.build(tiny_settings(out, layers=("conv1", "conv3"), batch_size=8, steps=4, examples=str(photos)))
+    atlas.build(tiny_settings(out, layers=("conv1", "conv3"), batch_size=8, steps=4, examples=str(photos),
+                              facets=2))
     return out
 
 
@@ -94,7 +95,8 @@ def console_errors(browser) -> list[str]:
     return [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
 
 
-@pytest.mark.parametrize("page", ["index.html", "layers/conv3/index.html", "layers/conv3/0004.html"])
+@pytest.mark.parametrize("page", ["index.html", "layers/conv3/index.html", "layers/conv3/0004.html",
+                                  "layers/conv3/map.html"])
 def test_every_image_loads_without_console_errors(browser, base, page):
     open_page(browser, base + page)
     assert browser.execute_script("return document.images.length") > 0
@@ -162,6 +164,63 @@ def test_sorting_by_activation_reorders_the_gallery(browser, base):
     values = browser.execute_script("return Array.from(document.querySelectorAll('#gallery li'))"
                                     ".map(function (li) { return parseFloat(li.dataset.activation); });")
     assert values == sorted(values, reverse=True) and len(values) == 16
+
+
+def test_circuit_thumbnails_link_to_the_filters_they_show(browser, base, site):
+    record = json.loads((site / "atlas.json").read_text())
+    circuit = record["layers"][1]["filters"][4]["circuit"]
+    open_page(browser, base + "layers/conv3/0004.html")
+    links = browser.find_elements("css selector", "#circuits a.circuit-filter")
+    expected = [f"layers/conv1/{item['id']:04d}.html" for item in circuit["excite"] + circuit["inhibit"]]
+    assert expected and [link.get_attribute("href")[len(base):] for link in links[:len(expected)]] == expected
+    assert all_images_loaded(browser) == []
+    links[0].click()
+    wait_for_url(browser, expected[0])
+    assert browser.find_elements("css selector", "#circuits a.circuit-filter")  # conv1 shows what it feeds
+
+
+def test_neighbour_thumbnails_link_to_the_filters_they_show(browser, base, site):
+    record = json.loads((site / "atlas.json").read_text())
+    entry = next(entry for entry in record["layers"][1]["filters"] if entry.get("neighbours"))
+    found = entry["neighbours"]
+    open_page(browser, base + entry["page"])
+    links = browser.find_elements("css selector", "#neighbours a.circuit-filter")
+    expected = [f"layers/conv3/{item['id']:04d}.html" for item in found]
+    assert expected and [link.get_attribute("href")[len(base):] for link in links] == expected
+    links[0].click()
+    wait_for_url(browser, expected[0])
+
+
+def test_the_map_loads_every_thumbnail_and_a_click_opens_the_filter(browser, base):
+    open_page(browser, base + "layers/conv3/index.html")
+    browser.find_element("id", "map-link").click()
+    wait_for_url(browser, "layers/conv3/map.html")
+    thumbnails = browser.find_elements("css selector", "#filter-map-plane img")
+    assert len(thumbnails) == 16 and all_images_loaded(browser) == []
+    width = browser.execute_script("return document.getElementById('filter-map-plane').offsetWidth")
+    browser.find_element("id", "zoom-in").click()
+    assert browser.execute_script("return document.getElementById('filter-map-plane').offsetWidth") > width
+    target = browser.find_element("css selector", '#filter-map-plane a[data-id="7"]')
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center', inline: 'center'});", target)
+    browser.execute_script("arguments[0].style.zIndex = 2;", target)  # on top of any filter at the same place
+    target.click()
+    wait_for_url(browser, "layers/conv3/0007.html")
+    assert console_errors(browser) == []
+
+
+def test_f_switches_the_gallery_to_facets_and_the_filter_page_shows_them(browser, base):
+    open_page(browser, base + "layers/conv3/index.html")
+    assert not browser.find_element("css selector", "#gallery .facet-strip img").is_displayed()
+    browser.find_element("tag name", "body").send_keys("f")
+    facets = browser.find_elements("css selector", "#gallery .facet-strip img")
+    assert len(facets) == 32 and all(facet.is_displayed() for facet in facets)
+    assert facets[0].get_attribute("src").endswith("0000-facet-0.webp")
+    assert not browser.find_element("css selector", "#gallery img[data-negative]").is_displayed()
+    assert all_images_loaded(browser) == []
+    open_page(browser, base + "layers/conv3/0004.html")
+    shown = browser.find_elements("css selector", "#facets img")
+    assert len(shown) == 2 and all(image.is_displayed() for image in shown)
+    assert console_errors(browser) == []
 
 
 def test_every_link_resolves_inside_the_site(site):

@@ -22,7 +22,7 @@ from generator.errors import AtlasError
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["build", "--model", "tiny-cnn", "--layers", "conv1,conv3", "--size", "16", "--steps", "3", "--batch-size",
-        "4", "--profile", "full", "--method", "classic", "--examples", "none"]
+        "4", "--profile", "full", "--method", "classic", "--examples", "none", "--facets", "0"]
 NUM_FILTERS = 8 + 16
 REFUSAL = re.compile(r"^error: another build \(pid (\d+) on host (\S+)\) is writing (.+)/; wait for it or use "
                      r"another --out$")

@@ -59,6 +59,19 @@
     button.textContent = exampleView ? "Show synthetic images (e)" : "Show dataset examples (e)";
   }
 
+  // The gallery's facet view: each filter's facets in place of its main image.
+  var facetView = false;
+  function showFacets(useFacets) {
+    var gallery = document.getElementById("gallery"), button = document.getElementById("facet-switch");
+    if (!gallery || !button) return;
+    facetView = useFacets;
+    gallery.classList.toggle("facet-view", facetView);
+    button.setAttribute("aria-pressed", String(facetView));
+    button.textContent = facetView ? "Show main images (f)" : "Show facets (f)";
+  }
+  var facetSwitcher = document.getElementById("facet-switch");
+  if (facetSwitcher) facetSwitcher.addEventListener("click", function () { showFacets(!facetView); });
+
   // The gallery links every filter's page: jump by following that link.
   function jumpTo(value) {
     var id = parseInt(value, 10);
@@ -93,12 +106,31 @@
     jumpTo(document.getElementById("jump-input").value);
   });
 
+  // The layer map: zoom spreads the filters apart (their thumbnails keep their size), keeping the view's centre.
+  var plane = document.getElementById("filter-map-plane");
+  var zoom = 1;
+  function zoomMap(factor) {
+    if (!plane) return;
+    var view = document.getElementById("filter-map");
+    var centreX = (view.scrollLeft + view.clientWidth / 2) / zoom, centreY = (view.scrollTop + view.clientHeight / 2) / zoom;
+    zoom = Math.min(16, Math.max(0.25, zoom * factor));
+    plane.style.width = plane.style.height = data.map_size * zoom + "px";
+    view.scrollLeft = centreX * zoom - view.clientWidth / 2;
+    view.scrollTop = centreY * zoom - view.clientHeight / 2;
+  }
+  var zoomIn = document.getElementById("zoom-in"), zoomOut = document.getElementById("zoom-out");
+  if (zoomIn) zoomIn.addEventListener("click", function () { zoomMap(1.5); });
+  if (zoomOut) zoomOut.addEventListener("click", function () { zoomMap(1 / 1.5); });
+
   document.addEventListener("keydown", function (event) {
     if (event.target.tagName === "INPUT" || event.metaKey || event.ctrlKey || event.altKey) return;
     var link = null;
     if (event.key === "ArrowLeft") link = document.querySelector("a[rel=prev]");
     if (event.key === "ArrowRight") link = document.querySelector("a[rel=next]");
     if (link) { window.location.href = link.href; return; }
+    if (plane && (event.key === "+" || event.key === "=")) zoomMap(1.5);
+    if (plane && event.key === "-") zoomMap(1 / 1.5);
+    if (event.key === "f" && facetSwitcher) showFacets(!facetView);
     if (event.key === "n" && switcher) showSign(!negative);
     if (event.key === "e" && viewSwitcher) showView(!exampleView);
     if (event.key === "g") {

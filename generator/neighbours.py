@@ -1,0 +1,157 @@
+"""Neighbours: filters that respond to the same images, and a map of each layer laid out by that likeness.
+
+A filter's fingerprint is its response over the dataset-example images: per image, the largest value of its
+pre-activation anywhere (the scan computes it anyway). The scan keeps the matrix (images x filters) per layer
+and saves it with its state and, when finished, as ``examples/fingerprints.npz``.
+
+Fingerprints are standardised per filter (over the images: mean 0, length 1), so the cosine similarity of two
+filters is the correlation of their responses: a filter that fires on every image by a different amount is not
+alike every other. A filter whose response does not vary has no neighbours. Each filter page lists the
+NUM_NEIGHBOURS most similar built filters; the map places every filter at the first two principal components of
+its standardised fingerprint (PCA by SVD in numpy). PCA rather than t-SNE: it is deterministic and the same in
+every build (a map that does not move between a preview and the full atlas), it needs no parameter to tune, and
+with a few dozen scanned images the fingerprints have a few dozen dimensions, where t-SNE's neighbourhoods are
+unreliable; alike filters still land together, since identical fingerprints get identical positions.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from generator import runs
+from generator.files import write_atomically, writing
+
+FINGERPRINTS_FILE = runs.FINGERPRINTS_FILE
+NUM_NEIGHBOURS = 6
+MAP_THUMBNAIL = 48  # pixels of a filter's thumbnail on the map at zoom 1
+MAP_SIZE = 960  # pixels of the map's square at zoom 1
+
+
+class Fingerprints:
+    """Per layer, each image's largest value per filter, filled in as the scan goes (rows of unread or not yet
+    scanned images are NaN)."""
+
+    def __init__(self, num_images: int, filter_counts: list[int]):
+        self.maxima = [np.full((num_images, count), np.nan, np.float32) for count in filter_counts]
+
+    def add(self, image_ids: np.ndarray, maxima: list[np.ndarray]) -> None:
+        valid = image_ids >= 0
+        for matrix, values in zip(self.maxima, maxima):
+            matrix[image_ids[valid]] = np.asarray(values, np.float32)[valid]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {f"{index}_maxima": matrix for index, matrix in enumerate(self.maxima)}
+
+    @classmethod
+    def from_arrays(cls, arrays, num_layers: int) -> Fingerprints:
+        fingerprints = cls.__new__(cls)
+        fingerprints.maxima = [np.asarray(arrays[f"{index}_maxima"]) for index in range(num_layers)]
+        return fingerprints
+
+    def write(self, out: Path, key: str, layer_names: list[str]) -> None:
+        """``examples/fingerprints.npz``: the scan's key, the layers' names and per layer the matrix of the
+        images that were read (images x filters)."""
+        buffer = io.BytesIO()
+        read = ~np.isnan(self.maxima[0]).all(axis=1) if self.maxima else np.zeros(0, bool)
+        np.savez(buffer, key=np.array(key), layers=np.array(layer_names),
+                 **{f"{index}_maxima": matrix[read] for index, matrix in enumerate(self.maxima)})
+        with writing(f"the filters' fingerprints into '{out}'"):
+            write_atomically(out / FINGERPRINTS_FILE, buffer.getvalue())
+
+
+def read_fingerprints(out: Path, key: str | None = None) -> dict[str, np.ndarray]:
+    """Layer name -> (images, filters) from ``examples/fingerprints.npz``; empty when there is none, or when
+    ``key`` is given and the file belongs to another scan."""
+    try:
+        with np.load(out / FINGERPRINTS_FILE) as saved:
+            if key is not None and str(saved["key"]) != key:
+                return {}
+            return {str(name): np.asarray(saved[f"{index}_maxima"]) for index, name in enumerate(saved["layers"])}
+    except (OSError, KeyError, ValueError):
+        return {}
+
+
+def standardised(fingerprints: np.ndarray) -> np.ndarray:
+    """(filters, images): each filter's responses with mean 0 and length 1 (zero where they do not vary)."""
+    fingerprints = np.nan_to_num(np.asarray(fingerprints, np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    centred = (fingerprints - fingerprints.mean(axis=0, keepdims=True)).T
+    lengths = np.linalg.norm(centred, axis=1, keepdims=True)
+    return np.where(lengths > 1e-6 * max(1.0, float(np.abs(fingerprints).max(initial=0.0))),
+                    centred / np.maximum(lengths, 1e-30), 0.0)
+
+
+def similarities(fingerprints: np.ndarray) -> np.ndarray:
+    """(filters, filters): the cosine similarity of the standardised fingerprints (their correlation)."""
+    vectors = standardised(fingerprints)
+    return vectors @ vectors.T
+
+
+def nearest(fingerprints: np.ndarray, candidates: list[int]) -> dict[int, list[dict]]:
+    """Per candidate filter, the NUM_NEIGHBOURS most similar other candidates with positive similarity, as
+    ``{"id": filter, "similarity": value}`` records; a filter whose response does not vary has none."""
+    matrix = similarities(fingerprints)
+    result = {}
+    for filter_id in candidates:
+        row = matrix[filter_id, candidates]
+        order = np.argsort(-row, kind="stable")
+        result[filter_id] = [{"id": int(candidates[index]), "similarity": float(f"{row[index]:.4g}")}
+                             for index in order if candidates[index] != filter_id and row[index] > 1e-6
+                             ][:NUM_NEIGHBOURS]
+    return result
+
+
+def layout(fingerprints: np.ndarray) -> np.ndarray:
+    """(filters, 2) in [0, 1]: the first two principal components of the standardised fingerprints, each axis
+    scaled to the unit interval (the larger component's spread kept larger); signs fixed so the largest
+    coordinate of each component is positive (the same map in every build)."""
+    vectors = standardised(fingerprints)
+    centred = vectors - vectors.mean(axis=0, keepdims=True)
+    if centred.shape[1] == 0 or not np.any(centred):
+        return np.full((len(vectors), 2), 0.5)
+    left, values, _ = np.linalg.svd(centred, full_matrices=False)
+    components = left[:, :2] * values[:2]
+    if components.shape[1] < 2:
+        components = np.concatenate([components, np.zeros((len(components), 1))], axis=1)
+    for axis in range(2):
+        column = components[:, axis]
+        if column[np.argmax(np.abs(column))] < 0:
+            components[:, axis] = -column
+    low, high = components.min(axis=0), components.max(axis=0)
+    span = max(float((high - low).max()), 1e-12)
+    return (components - low) / span * 0.9 + 0.05
+
+
+def for_site(out: Path, layers: list[dict], scan_key: str | None) -> None:
+    """Give each built filter its ``neighbours`` (NUM_NEIGHBOURS most similar built filters, each with page and
+    thumbnail) and each layer with fingerprints its ``map``: the page and every built filter's position."""
+    found = read_fingerprints(out, scan_key) if scan_key else {}
+    for layer in layers:
+        fingerprints = found.get(layer["name"])
+        if fingerprints is None or fingerprints.shape[1] != layer["num_filters"] or not layer["filters"]:
+            continue
+        built = {entry["id"]: entry for entry in layer["filters"]}
+        for filter_id, items in nearest(fingerprints, sorted(built)).items():
+            built[filter_id]["neighbours"] = [{**item, "page": built[item["id"]]["page"],
+                                               "thumbnail": built[item["id"]]["positive"]["thumbnail"]}
+                                              for item in items]
+        positions = layout(fingerprints)
+        layer["map"] = {"page": f"layers/{layer['slug']}/map.html",
+                        "points": [{"id": filter_id, "x": round(float(positions[filter_id, 0]), 4),
+                                    "y": round(float(positions[filter_id, 1]), 4)} for filter_id in sorted(built)]}
+
+
+def map_pages(env, record: dict) -> dict[str, str]:
+    """The map page of each layer that has one."""
+    pages = {}
+    for layer in record["layers"]:
+        if layer.get("map"):
+            built = {entry["id"]: entry for entry in layer["filters"]}
+            points = [{**point, "thumbnail": built[point["id"]]["positive"]["thumbnail"],
+                       "page": built[point["id"]]["page"]} for point in layer["map"]["points"]]
+            pages[layer["map"]["page"]] = env.get_template("map.html").render(
+                atlas=record, layer=layer, points=points, root="../../", map_size=MAP_SIZE,
+                thumbnail=MAP_THUMBNAIL)
+    return pages
