@@ -107,7 +107,19 @@ def image_size_for(loaded: LoadedModel, size: int, receptive_field: int, largest
         return size or auto_size(receptive_field, largest)
     if fixed[0] != fixed[1]:
         raise AtlasError(f"Model {loaded.name} takes {fixed[0]}x{fixed[1]} inputs; only square inputs are supported.")
+    if size and size != fixed[0]:
+        raise AtlasError(f"Model {loaded.name} takes only {fixed[0]}x{fixed[1]} inputs, so --size {size} cannot be "
+                         f"used: give --size auto or --size {fixed[0]}.")
     return fixed[0]
+
+
+def check_display_channels(loaded: LoadedModel, display_channels: tuple[int, ...]) -> None:
+    """The shown channels exist in the model's input (only images of other than 1 or 3 channels use them)."""
+    channels = loaded.num_channels
+    if channels not in (1, 3) and max(display_channels) >= channels:
+        shown = ",".join(str(index + 1) for index in display_channels)
+        raise AtlasError(f"--display-channels {shown} names a channel the model's input lacks: it has {channels} "
+                         f"channels (1 to {channels}).")
 
 
 def describe_run(settings: RunSettings, loaded: LoadedModel, plans: list[LayerPlan]) -> dict:
@@ -153,6 +165,8 @@ def plan_layers(settings: RunSettings, loaded: LoadedModel) -> list[LayerPlan]:
         method = replace(settings.method, size=size)
         info = replace(info, output_size=output_size_at(loaded, info.name, size))
         identity = {"model": loaded.name, "weights": loaded.provenance, "method": method.key()}
+        if loaded.num_channels not in (1, 3):  # only these tiles depend on the shown channels
+            identity["display_channels"] = list(settings.display_channels)
         filter_ids = parse_filter_ids(settings.filters, info.num_filters, info.name)
         if settings.num_filters_limit is not None:
             filter_ids = filter_ids[:settings.num_filters_limit]
@@ -180,6 +194,7 @@ def build(settings: RunSettings, progress: Progress | None = None, *, shard: tup
         with precision_policy(settings.method.precision):
             loaded = load_model(settings.model, settings.weights)
             held.claim(loaded.name, loaded.provenance, force)
+            check_display_channels(loaded, settings.display_channels)
             plans = plan_layers(settings, loaded)
             runs.write_run(out, describe_run(settings, loaded, plans))
             report = BuildReport(out=out)
@@ -189,7 +204,7 @@ def build(settings: RunSettings, progress: Progress | None = None, *, shard: tup
             if scans_examples and not stop.requested:
                 with stop.installed():  # Ctrl-C saves the scan so far
                     examples.scan(loaded, [plan.info for plan in plans], settings.examples, out, progress, stop,
-                                  images)
+                                  images, settings.display_channels)
             report.interrupted = stop.requested
         with held.exclusive("render"):  # shards render one after another, each seeing the others' units
             site.render(out)
@@ -230,7 +245,7 @@ def optimise_and_write(settings: RunSettings, pending: list[tuple[LayerPlan, run
                 future.result()  # a failed write (disk full) stops the run here
                 writes.remove(future)
             writes.append(writers.submit(runs.write_unit, unit, result, method_named(plan.method.name).tile,
-                                         plan.method.size, out))
+                                         plan.method.size, out, settings.display_channels))
             layer_report = reports[plan.info.name]
             now = time.perf_counter()
             layer_report.seconds += now - last

@@ -96,6 +96,8 @@ def build(
     examples: _option("Dataset examples from a folder of images (recursive), shipped (default: scikit-image's "
                       "sample photos) or none.") = None,
     num_examples: _option("Dataset examples per filter and sign (default 9).", int) = None,
+    display_channels: _option("For models of other than 1 or 3 input channels: the three channels shown as red, "
+                              "green and blue, 1-based (default 1,2,3), e.g. 3,2,1.") = None,
     wait: Annotated[bool, typer.Option("--wait", help="If another build is writing --out, wait for it to "
                                                       "finish.")] = False,
     force: Annotated[bool, typer.Option("--force", help="If --out holds another model's atlas, move it aside to "

@@ -57,6 +57,7 @@ class AtlasConfig:
     precision: str | None = None
     examples: str | None = None  # a folder, "shipped" (default) or "none"
     num_examples: int | None = None
+    display_channels: str | None = None  # "3,2,1": the bands shown as RGB (1-based) for images of other than 1 or 3
 
     def merged_with(self, overrides: AtlasConfig) -> AtlasConfig:
         """This config with every value that ``overrides`` gives replaced."""
@@ -85,6 +86,7 @@ class RunSettings:
     profile: str
     profile_reason: str = ""
     examples: ExampleSettings | None = ExampleSettings()  # None: no dataset examples
+    display_channels: tuple[int, ...] = (0, 1, 2)  # 0-based; checked against the model's channels when it loads
 
 
 def split_layers(value: str | list | tuple) -> tuple[str, ...]:
@@ -201,7 +203,21 @@ def resolve(config: AtlasConfig, has_gpu: bool, fast_bfloat16: bool = False) -> 
         profile=profile,
         profile_reason=reason,
         examples=resolve_examples(config.examples, config.num_examples),
+        display_channels=parse_display_channels(config.display_channels),
     )
+
+
+def parse_display_channels(value: str | None) -> tuple[int, ...]:
+    """``3,2,1`` (1-based, as bands are usually numbered) -> (2, 1, 0); the default is the first three."""
+    if value is None:
+        return (0, 1, 2)
+    try:
+        numbers = tuple(int(part) for part in str(value).split(","))
+    except ValueError:
+        numbers = ()
+    if len(numbers) != 3 or min(numbers) < 1:
+        raise AtlasError(f"--display-channels must be three channel numbers from 1 up, e.g. 3,2,1; got '{value}'.")
+    return tuple(number - 1 for number in numbers)
 
 
 def resolve_examples(source: str | None, num_examples: int | None) -> ExampleSettings | None:

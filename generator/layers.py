@@ -133,5 +133,5 @@ def output_shapes(model, tensors: list, size_hw: tuple[int, int]) -> list[tuple]
     if not tensors:
         return []
     probe = keras.Model(model.inputs, tensors)
-    specs = probe.compute_output_spec(keras.KerasTensor((1, *size_hw, 3)))
+    specs = probe.compute_output_spec(keras.KerasTensor((1, *size_hw, model.inputs[0].shape[-1])))
     return [tuple(spec.shape) for spec in (specs if isinstance(specs, (list, tuple)) else [specs])]

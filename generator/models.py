@@ -36,6 +36,11 @@ class LoadedModel:
         shape = self.model.inputs[0].shape
         return (int(shape[1]), int(shape[2])) if shape[1] is not None and shape[2] is not None else None
 
+    @property
+    def num_channels(self) -> int:
+        """The input's channels (the last axis): 3 for RGB, 1 for grayscale, any other count for bands."""
+        return int(self.model.inputs[0].shape[-1])
+
 
 def application_names() -> dict[str, str]:
     """keras.applications constructors by lower-case name (``mobilenetv2`` -> ``MobileNetV2``).

@@ -42,7 +42,7 @@ class UnitTask:
 class SignResult:
     """One sign's images of a unit's filters, in filter order, and each image's activation curve."""
 
-    images: np.ndarray  # (filters, H, W, 3)
+    images: np.ndarray  # (filters, H, W, C)
     activations: np.ndarray  # (filters, steps + 1)
 
 
@@ -88,7 +88,8 @@ def layer_optimizer(task: UnitTask) -> Optimizer:
                                                           len(SIGNS) * len(task.filter_ids),
                                                           backends.gpu_available())
         layer_key = runs.layer_key(loaded.name, task.layer, task.method.key(), task.method.size)
-        _OPTIMIZERS[key] = Optimizer(extractor, task.method, batch_size, loaded.preprocessing, layer_key)
+        _OPTIMIZERS[key] = Optimizer(extractor, task.method, batch_size, loaded.preprocessing, layer_key,
+                                     loaded.num_channels)
     return _OPTIMIZERS[key]
 
 
@@ -110,7 +111,7 @@ def optimise_unit(task: UnitTask) -> UnitResult:
                     raise
                 _OPTIMIZERS[_optimizer_key(task)] = Optimizer(optimizer.extractor, task.method,
                                                               optimizer.batch_size // 2, optimizer.preprocessing,
-                                                              optimizer.layer_key)
+                                                              optimizer.layer_key, optimizer.num_channels)
     images = np.concatenate([part.images for part in parts])
     activations = np.concatenate([part.activations for part in parts])
     count = len(task.filter_ids)

@@ -55,3 +55,49 @@ def write_planted_images(folder: Path) -> Path:
     (folder / "broken.png").write_bytes(b"not an image at all")
     (folder / "notes.txt").write_text("not an image, not counted")
     return folder
+
+
+# --- user models: small .keras files of other inputs than the tiny CNN's ---------------------------------------
+
+def save_model(model, folder: Path, name: str) -> str:
+    """The model saved as ``folder/name.keras``; returns the path as --model takes it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.keras"
+    model.save(path)
+    return str(path)
+
+
+def grayscale_cnn(size: int = 28, rescaling: bool = True):
+    """A 1-channel CNN of fixed size: Rescaling(1/255) first (raw pixels in) unless ``rescaling`` is off."""
+    import numpy as np
+
+    from generator.quiet import keras
+
+    inputs = keras.Input((size, size, 1), name="digit")
+    x = keras.layers.Rescaling(1 / 255, name="rescale")(inputs) if rescaling else inputs
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv_a")(x)
+    x = keras.layers.Conv2D(6, 3, padding="same", name="conv_b")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="average")(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="logits")(x), name="grayscale")
+    random = np.random.default_rng(3)
+    model.set_weights([random.normal(0, 0.5, size=w.shape).astype("float32") for w in model.get_weights()])
+    return model
+
+
+def fourth_channel_cnn(size: int = 64):
+    """4 input channels; filter 0 of ``bands`` reads only channel 4 (1-based), the others read all four."""
+    import numpy as np
+
+    from generator.quiet import keras
+
+    inputs = keras.Input((size, size, 4), name="bands_in")
+    layer = keras.layers.Conv2D(3, 3, padding="same", name="bands")
+    x = layer(inputs)
+    outputs = keras.layers.Dense(2, name="logits")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, outputs, name="four_bands")
+    random = np.random.default_rng(4)
+    kernel = random.normal(0, 0.5, size=(3, 3, 4, 3)).astype("float32")
+    kernel[:, :, :, 0] = 0.0
+    kernel[:, :, 3, 0] = 1.0  # filter 0: the sum of channel 4 around each pixel
+    layer.set_weights([kernel, np.zeros(3, "float32")])
+    return model

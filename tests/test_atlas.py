@@ -1,17 +1,20 @@
 """End to end on the tiny CNN: the run, resume, and the site it renders."""
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
-from helpers import tiny_settings
+from helpers import fourth_channel_cnn, grayscale_cnn, save_model, tiny_settings
 from PIL import Image
 from sitecheck import broken_links
 
 from generator import atlas
 from generator.config import auto_size
+from generator.errors import AtlasError
 from generator.methods import METHODS
 from generator.site import render
+from generator.tiles import split_strip
 
 
 def test_build_writes_tiles_pages_and_record(tmp_path):
@@ -102,3 +105,51 @@ def test_the_full_run_estimate_scales_work_and_counts_compilation_once(tmp_path)
     scale = (full.settings.steps / 8) * (full_size / 16) ** 2
     expected = 6.0 + (10.0 - 6.0) / 4 * 16 * scale
     assert atlas.estimate_full_seconds(report, settings, run) == pytest.approx(expected)
+
+
+def user_settings(out, model: str, **given):
+    """A small full run of a user's model file (fourier, 12 steps, no dataset examples unless given)."""
+    from generator.config import AtlasConfig, resolve
+
+    config = AtlasConfig(model=model, method="fourier", steps=12, profile="full", out=str(out), examples="none",
+                         batch_size=8)
+    return resolve(dataclasses.replace(config, **given), has_gpu=False)
+
+
+def built_filters(out, layer_index: int = 0) -> list[dict]:
+    return json.loads((out / "atlas.json").read_text())["layers"][layer_index]["filters"]
+
+
+def test_a_grayscale_model_of_fixed_size_gets_grayscale_tiles_that_move_its_filters(tmp_path):
+    model = save_model(grayscale_cnn(28), tmp_path / "models", "digits")
+    atlas.build(user_settings(tmp_path / "site", model, layers=("conv_b",)))
+    filters = built_filters(tmp_path / "site")
+    assert len(filters) == 6
+    for entry in filters:
+        tile = Image.open(tmp_path / "site" / entry["positive"]["image"])
+        assert tile.mode == "L" and tile.size == (28, 28)
+        assert "channels" not in entry["positive"]
+    assert np.mean([e["positive"]["activation_after"] > e["positive"]["activation_before"] for e in filters]) >= 0.8
+    assert np.mean([e["negative"]["activation_after"] < e["negative"]["activation_before"] for e in filters]) >= 0.8
+    with pytest.raises(AtlasError, match="takes only 28x28 inputs, so --size 64"):
+        atlas.build(user_settings(tmp_path / "other", model, layers=("conv_b",), size=64))
+
+
+def test_a_filter_that_reads_only_channel_4_gets_its_image_in_channel_4_and_the_page_shows_the_strip(tmp_path):
+    model = save_model(fourth_channel_cnn(32), tmp_path / "models", "bands")
+    out = tmp_path / "site"
+    atlas.build(user_settings(out, model, layers=("bands",), display_channels="4,1,2"))
+    entry = built_filters(out)[0]
+    strip = np.asarray(Image.open(out / entry["positive"]["channels"]))
+    channels = split_strip(strip, 4).astype(np.float32) / 255
+    energy = np.abs(channels - 0.5).mean(axis=(0, 1))
+    assert energy.argmax() == 3 and energy[3] > 4 * energy[:3].max()
+    tile = np.asarray(Image.open(out / entry["positive"]["image"]))
+    assert tile.shape == (32, 32, 3)
+    np.testing.assert_array_equal(tile[..., 0], split_strip(strip, 4)[..., 3])  # --display-channels 4,1,2: red = 4
+    page = (out / entry["page"]).read_text()
+    assert entry["positive"]["channels"].rsplit("/", 1)[-1] in page
+    assert broken_links(out) == []
+    assert entry["positive"]["activation_after"] > entry["positive"]["activation_before"]
+    with pytest.raises(AtlasError, match="names a channel the model's input lacks"):
+        atlas.build(user_settings(tmp_path / "other", model, layers=("bands",), display_channels="5,1,2"))
