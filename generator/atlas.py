@@ -100,14 +100,16 @@ class LayerPlan:
     batch_size: int | None
 
 
-def image_size_for(loaded: LoadedModel, size: int, receptive_field: int, largest: int) -> int:
-    """The model's own input size where it fixes one, else the asked-for size, else sized from the layer."""
+def image_size_for(loaded: LoadedModel, size: int, receptive_field: int, largest: int, size_given: bool = False
+                   ) -> int:
+    """The model's own input size where it fixes one (another size given explicitly is an error), else the
+    asked-for size, else sized from the layer."""
     fixed = loaded.fixed_size
     if fixed is None:
         return size or auto_size(receptive_field, largest)
     if fixed[0] != fixed[1]:
         raise AtlasError(f"Model {loaded.name} takes {fixed[0]}x{fixed[1]} inputs; only square inputs are supported.")
-    if size and size != fixed[0]:
+    if size_given and size != fixed[0]:
         raise AtlasError(f"Model {loaded.name} takes only {fixed[0]}x{fixed[1]} inputs, so --size {size} cannot be "
                          f"used: give --size auto or --size {fixed[0]}.")
     return fixed[0]
@@ -127,7 +129,9 @@ def describe_run(settings: RunSettings, loaded: LoadedModel, plans: list[LayerPl
     return runs.to_json_safe({
         "format": runs.FORMAT,
         "model": {"name": loaded.name, "weights": loaded.provenance, "preprocessing": loaded.preprocessing.name,
-                  "source": settings.model, "weights_option": settings.weights},
+                  "source": settings.model, "weights_option": settings.weights,
+                  **({"preprocessing_declared": runs.to_json_safe(settings.preprocessing)}
+                     if settings.preprocessing is not None else {})},
         "method": settings.method,
         "profile": settings.profile,
         "profile_reason": settings.profile_reason,
@@ -161,10 +165,13 @@ def plan_layers(settings: RunSettings, loaded: LoadedModel) -> list[LayerPlan]:
     on_gpu = backends.gpu_available()
     plans = []
     for info in layers:
-        size = image_size_for(loaded, settings.method.size, info.receptive_field, settings.max_auto_size)
+        size = image_size_for(loaded, settings.method.size, info.receptive_field, settings.max_auto_size,
+                              settings.size_given)
         method = replace(settings.method, size=size)
         info = replace(info, output_size=output_size_at(loaded, info.name, size))
         identity = {"model": loaded.name, "weights": loaded.provenance, "method": method.key()}
+        if loaded.preprocessing_declared:  # only a declaration that changes the model's own redoes the work
+            identity["preprocessing"] = runs.to_json_safe(loaded.preprocessing)
         if loaded.num_channels not in (1, 3):  # only these tiles depend on the shown channels
             identity["display_channels"] = list(settings.display_channels)
         filter_ids = parse_filter_ids(settings.filters, info.num_filters, info.name)
@@ -192,14 +199,17 @@ def build(settings: RunSettings, progress: Progress | None = None, *, shard: tup
         scans_examples = settings.examples is not None and (shard is None or shard[0] == 0)  # one shard scans
         images = image_set(settings.examples.source) if scans_examples else None  # a bad folder fails early
         with precision_policy(settings.method.precision):
-            loaded = load_model(settings.model, settings.weights)
+            loaded = load_model(settings.model, settings.weights, settings.preprocessing)
+            progress.note(f"Preprocessing {loaded.preprocessing.description} ({loaded.preprocessing_reason}); "
+                          f"change it with --preprocessing caffe|tf|torch|unit|none or --input-range LOW:HIGH, "
+                          f"--mean and --std.")
             held.claim(loaded.name, loaded.provenance, force)
             check_display_channels(loaded, settings.display_channels)
             plans = plan_layers(settings, loaded)
             runs.write_run(out, describe_run(settings, loaded, plans))
             report = BuildReport(out=out)
             pending = units_to_do(plans, out, shard, report, progress)
-            workers.remember_model(settings.model, settings.weights, loaded)
+            workers.remember_model(settings.model, settings.weights, settings.preprocessing, loaded)
             optimise_and_write(settings, pending, out, report, progress, stop, dask)
             if scans_examples and not stop.requested:
                 with stop.installed():  # Ctrl-C saves the scan so far
@@ -233,7 +243,7 @@ def optimise_and_write(settings: RunSettings, pending: list[tuple[LayerPlan, run
     """Optimise the pending units (here, or on Dask) and write each one's tiles and manifest in writer threads
     while the next optimises; a layer's time and its optimiser's statistics go into its line of ``report``."""
     tasks = [workers.UnitTask(settings.model, settings.weights, plan.info.name, plan.method, plan.batch_size,
-                              unit.filter_ids) for plan, unit in pending]
+                              unit.filter_ids, settings.preprocessing) for plan, unit in pending]
     reports = {layer.name: layer for layer in report.layers}
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="tiles") as writers, stop.installed():
         results = workers.run_on_dask(dask, tasks, stop) if dask else workers.run_here(tasks, stop)

@@ -98,6 +98,11 @@ def build(
     num_examples: _option("Dataset examples per filter and sign (default 9).", int) = None,
     display_channels: _option("For models of other than 1 or 3 input channels: the three channels shown as red, "
                               "green and blue, 1-based (default 1,2,3), e.g. 3,2,1.") = None,
+    preprocessing: _option("What the model expects, replacing its own: caffe | tf | torch | unit ([0, 1]) | none "
+                           "(raw pixels in [0, 255]). Model files without it: detected.") = None,
+    input_range: _option("LOW:HIGH: the pixel range the model reads, e.g. 0:255 or -1:1.") = None,
+    mean: _option("Per-channel mean subtracted after the range, comma-separated, e.g. 0.485,0.456,0.406.") = None,
+    std: _option("Per-channel std divided by after the mean, comma-separated.") = None,
     wait: Annotated[bool, typer.Option("--wait", help="If another build is writing --out, wait for it to "
                                                       "finish.")] = False,
     force: Annotated[bool, typer.Option("--force", help="If --out holds another model's atlas, move it aside to "

@@ -15,6 +15,7 @@ from pathlib import Path
 from generator.errors import AtlasError
 from generator.example_images import SHIPPED_EXAMPLES
 from generator.methods import DEFAULT_METHOD, METHODS, PROFILE_NAMES, MethodSettings
+from generator.preprocessing import PRESETS, PreprocessingChoice
 
 PROFILES = ("auto", *PROFILE_NAMES)
 PRECISIONS = ("auto", "float32", "mixed")
@@ -58,6 +59,10 @@ class AtlasConfig:
     examples: str | None = None  # a folder, "shipped" (default) or "none"
     num_examples: int | None = None
     display_channels: str | None = None  # "3,2,1": the bands shown as RGB (1-based) for images of other than 1 or 3
+    preprocessing: str | None = None  # caffe | tf | torch | unit | none: replaces the model's own
+    input_range: str | None = None  # "LOW:HIGH": the pixel range the model reads
+    mean: str | None = None  # "m1,m2,m3": per channel, in the input range's units
+    std: str | None = None
 
     def merged_with(self, overrides: AtlasConfig) -> AtlasConfig:
         """This config with every value that ``overrides`` gives replaced."""
@@ -87,6 +92,8 @@ class RunSettings:
     profile_reason: str = ""
     examples: ExampleSettings | None = ExampleSettings()  # None: no dataset examples
     display_channels: tuple[int, ...] = (0, 1, 2)  # 0-based; checked against the model's channels when it loads
+    preprocessing: PreprocessingChoice | None = None  # None: the model's own (registry or detected)
+    size_given: bool = False  # --size was given (a fixed-size model refuses another), not the method's default
 
 
 def split_layers(value: str | list | tuple) -> tuple[str, ...]:
@@ -123,7 +130,7 @@ def _from_toml(key: str, value):
     if kind == tuple[str, ...] | None:
         return split_layers(value)
     if kind == str | None:
-        return str(value)
+        return value if isinstance(value, list) else str(value)  # lists: per-channel values (mean, std)
     return value
 
 
@@ -204,15 +211,48 @@ def resolve(config: AtlasConfig, has_gpu: bool, fast_bfloat16: bool = False) -> 
         profile_reason=reason,
         examples=resolve_examples(config.examples, config.num_examples),
         display_channels=parse_display_channels(config.display_channels),
+        size_given=config.size is not None and size != 0,
+        preprocessing=parse_preprocessing(config),
     )
 
 
-def parse_display_channels(value: str | None) -> tuple[int, ...]:
+def parse_preprocessing(config: AtlasConfig) -> PreprocessingChoice | None:
+    """--preprocessing, --input-range LOW:HIGH, --mean and --std (comma-separated, or lists in the config file)."""
+    if config.preprocessing is None and config.input_range is None and config.mean is None and config.std is None:
+        return None
+    if config.preprocessing is not None and config.preprocessing not in PRESETS:
+        raise AtlasError(f"Unknown preprocessing '{config.preprocessing}'; choose one of: {', '.join(PRESETS)}.")
+    input_range = None
+    if config.input_range is not None:
+        numbers = _numbers("input_range", config.input_range, ":")
+        if len(numbers) != 2 or numbers[0] >= numbers[1]:
+            raise AtlasError(f"--input-range must be LOW:HIGH with LOW < HIGH, e.g. 0:255; got '{config.input_range}'.")
+        input_range = (numbers[0], numbers[1])
+    mean = _numbers("mean", config.mean) if config.mean is not None else None
+    std = _numbers("std", config.std) if config.std is not None else None
+    if std is not None and min(std) <= 0:
+        raise AtlasError(f"--std values must be above 0, got '{config.std}'.")
+    return PreprocessingChoice(config.preprocessing, input_range, mean, std)
+
+
+def _numbers(name: str, value, separator: str = ",") -> tuple[float, ...]:
+    items = value if isinstance(value, (list, tuple)) else str(value).split(separator)
+    try:
+        numbers = tuple(float(item) for item in items)
+    except (TypeError, ValueError):
+        numbers = ()
+    if not numbers:
+        example = "0:255" if separator == ":" else "0.485,0.456,0.406"
+        raise AtlasError(f"--{name.replace('_', '-')} must be numbers such as {example}, got '{value}'.")
+    return numbers
+
+
+def parse_display_channels(value: str | list | None) -> tuple[int, ...]:
     """``3,2,1`` (1-based, as bands are usually numbered) -> (2, 1, 0); the default is the first three."""
     if value is None:
         return (0, 1, 2)
     try:
-        numbers = tuple(int(part) for part in str(value).split(","))
+        numbers = tuple(int(part) for part in (value if isinstance(value, list) else str(value).split(",")))
     except ValueError:
         numbers = ()
     if len(numbers) != 3 or min(numbers) < 1:

@@ -27,7 +27,7 @@ from generator.extractors import build_extractor
 from generator.files import write_atomically
 from generator.models import load_model
 from generator.objectives import mean_of_every_filter
-from generator.preprocessing import Preprocessing
+from generator.preprocessing import Preprocessing, PreprocessingChoice
 from generator.quiet import keras, stderr_silenced
 from generator.site import collect
 from generator.tiles import FLAT_STD, split_strip
@@ -128,7 +128,10 @@ def evaluate(site: Path, filters: str | None = None) -> list[LayerQuality]:
     record = collect(site)
     run = runs.read_run(site)
     model = run["model"]
-    loaded = load_model(model.get("source", model["name"]), model.get("weights_option", "default"))
+    declared = model.get("preprocessing_declared")
+    choice = PreprocessingChoice(**{key: tuple(value) if isinstance(value, list) else value
+                                    for key, value in declared.items()}) if declared else None
+    loaded = load_model(model.get("source", model["name"]), model.get("weights_option", "default"), choice)
     results = []
     for layer in record["layers"]:
         if not layer["filters"]:

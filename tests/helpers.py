@@ -101,3 +101,20 @@ def fourth_channel_cnn(size: int = 64):
     kernel[:, :, 3, 0] = 1.0  # filter 0: the sum of channel 4 around each pixel
     layer.set_weights([kernel, np.zeros(3, "float32")])
     return model
+
+
+def red_detector_cnn(size: int = 16):
+    """Rescaling(1/255), then a conv whose filter 0 is red minus green minus blue (in [0, 1] units)."""
+    import numpy as np
+
+    from generator.quiet import keras
+
+    inputs = keras.Input((size, size, 3), name="photo")
+    x = keras.layers.Rescaling(1 / 255, name="rescale")(inputs)
+    conv = keras.layers.Conv2D(2, 1, name="colour")
+    model = keras.Model(inputs, conv(x), name="red_detector")
+    kernel = np.zeros((1, 1, 3, 2), np.float32)
+    kernel[0, 0, :, 0] = (1.0, -1.0, -1.0)
+    kernel[0, 0, :, 1] = (-1.0, 1.0, -1.0)
+    conv.set_weights([kernel, np.zeros(2, np.float32)])
+    return model

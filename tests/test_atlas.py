@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import fourth_channel_cnn, grayscale_cnn, save_model, tiny_settings
+from helpers import fourth_channel_cnn, grayscale_cnn, red_detector_cnn, save_model, tiny_settings
 from PIL import Image
 from sitecheck import broken_links
 
@@ -153,3 +153,24 @@ def test_a_filter_that_reads_only_channel_4_gets_its_image_in_channel_4_and_the_
     assert entry["positive"]["activation_after"] > entry["positive"]["activation_before"]
     with pytest.raises(AtlasError, match="names a channel the model's input lacks"):
         atlas.build(user_settings(tmp_path / "other", model, layers=("bands",), display_channels="5,1,2"))
+
+
+def test_a_detected_rescaling_gives_a_red_image_for_a_red_detector_and_a_wrong_range_shows(tmp_path):
+    model = save_model(red_detector_cnn(16), tmp_path / "models", "red")
+    out = tmp_path / "site"
+    red_run = dict(layers=("colour",), filters="0", method="classic", steps=10)
+    atlas.build(user_settings(out, model, **red_run))
+    entry = built_filters(out)[0]
+    red = np.asarray(Image.open(out / entry["positive"]["image"]), np.float32).mean(axis=(0, 1))
+    assert red[0] > red[1] + 100 and red[0] > red[2] + 100
+    assert "none" in (out / "layers/colour/index.html").read_text()  # the page's "Built with" table
+    # Declaring what was detected (raw pixels in [0, 255]) changes nothing: nothing is redone.
+    again = atlas.build(user_settings(out, model, **red_run, input_range="0:255"))
+    assert again.num_built == 0
+    # Forcing a wrong range ([0, 1] into a model that divides by 255 again) is a different run, and it shows:
+    # the filter's input is 255 times too small, and so is what the image can make of it.
+    wrong = atlas.build(user_settings(out, model, **red_run, input_range="0:1"))
+    assert wrong.num_built == 1
+    after = built_filters(out)[0]["positive"]["activation_after"]
+    assert entry["positive"]["activation_after"] > 100 * after > 0
+    assert "range 0:1" in (out / "layers/colour/index.html").read_text()
