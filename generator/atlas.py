@@ -24,7 +24,7 @@ from generator.errors import AtlasError
 from generator.example_images import image_set
 from generator.layers import LayerInfo, output_size_at, select_layers
 from generator.methods import METHODS, MethodSettings, method_named
-from generator.models import LoadedModel, load_model
+from generator.models import UNSAFE_WARNING, LoadedModel, load_model
 from generator.precision import precision_policy
 from generator.progress import Progress
 
@@ -131,7 +131,8 @@ def describe_run(settings: RunSettings, loaded: LoadedModel, plans: list[LayerPl
         "model": {"name": loaded.name, "weights": loaded.provenance, "preprocessing": loaded.preprocessing.name,
                   "source": settings.model, "weights_option": settings.weights,
                   **({"preprocessing_declared": runs.to_json_safe(settings.preprocessing)}
-                     if settings.preprocessing is not None else {})},
+                     if settings.preprocessing is not None else {}),
+                  **({"unsafe_deserialization": True} if settings.unsafe_deserialization else {})},
         "method": settings.method,
         "profile": settings.profile,
         "profile_reason": settings.profile_reason,
@@ -194,22 +195,24 @@ def build(settings: RunSettings, progress: Progress | None = None, *, shard: tup
     progress = progress or Progress()
     stop = stop or StopRequest()
     started = time.perf_counter()
+    if settings.unsafe_deserialization:
+        progress.note(f"warning: {UNSAFE_WARNING}")
+    with precision_policy(settings.method.precision):  # a model the atlas cannot take fails before any writing
+        loaded = load_model(settings.model, settings.weights, settings.preprocessing, settings.unsafe_deserialization)
+        check_display_channels(loaded, settings.display_channels)
+    progress.note(f"Preprocessing {loaded.preprocessing.description} ({loaded.preprocessing_reason}); change it "
+                  f"with --preprocessing caffe|tf|torch|unit|none or --input-range LOW:HIGH, --mean and --std.")
     out = prepare_output(settings.out)
     with lock.output_lock(out, wait, shard, progress.note) as held:
         scans_examples = settings.examples is not None and (shard is None or shard[0] == 0)  # one shard scans
         images = image_set(settings.examples.source) if scans_examples else None  # a bad folder fails early
         with precision_policy(settings.method.precision):
-            loaded = load_model(settings.model, settings.weights, settings.preprocessing)
-            progress.note(f"Preprocessing {loaded.preprocessing.description} ({loaded.preprocessing_reason}); "
-                          f"change it with --preprocessing caffe|tf|torch|unit|none or --input-range LOW:HIGH, "
-                          f"--mean and --std.")
             held.claim(loaded.name, loaded.provenance, force)
-            check_display_channels(loaded, settings.display_channels)
             plans = plan_layers(settings, loaded)
             runs.write_run(out, describe_run(settings, loaded, plans))
             report = BuildReport(out=out)
             pending = units_to_do(plans, out, shard, report, progress)
-            workers.remember_model(settings.model, settings.weights, settings.preprocessing, loaded)
+            workers.remember_model(workers.model_key(settings), loaded)
             optimise_and_write(settings, pending, out, report, progress, stop, dask)
             if scans_examples and not stop.requested:
                 with stop.installed():  # Ctrl-C saves the scan so far
@@ -243,7 +246,8 @@ def optimise_and_write(settings: RunSettings, pending: list[tuple[LayerPlan, run
     """Optimise the pending units (here, or on Dask) and write each one's tiles and manifest in writer threads
     while the next optimises; a layer's time and its optimiser's statistics go into its line of ``report``."""
     tasks = [workers.UnitTask(settings.model, settings.weights, plan.info.name, plan.method, plan.batch_size,
-                              unit.filter_ids, settings.preprocessing) for plan, unit in pending]
+                              unit.filter_ids, settings.preprocessing, settings.unsafe_deserialization)
+             for plan, unit in pending]
     reports = {layer.name: layer for layer in report.layers}
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="tiles") as writers, stop.installed():
         results = workers.run_on_dask(dask, tasks, stop) if dask else workers.run_here(tasks, stop)

@@ -103,6 +103,9 @@ def build(
     input_range: _option("LOW:HIGH: the pixel range the model reads, e.g. 0:255 or -1:1.") = None,
     mean: _option("Per-channel mean subtracted after the range, comma-separated, e.g. 0.485,0.456,0.406.") = None,
     std: _option("Per-channel std divided by after the mean, comma-separated.") = None,
+    unsafe_deserialization: Annotated[bool | None, typer.Option(
+        "--unsafe-deserialization", help="Load a model file's Lambda layers, which may run any code: only for files "
+                                         "you trust.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="If another build is writing --out, wait for it to "
                                                       "finish.")] = False,
     force: Annotated[bool, typer.Option("--force", help="If --out holds another model's atlas, move it aside to "
@@ -146,12 +149,16 @@ def list_layers(
     size: Annotated[int, typer.Option(help="Input size used for the output sizes.")] = 224,
     all_layers: Annotated[bool, typer.Option("--all", help="Also list pooling, activation and other 4-D "
                                                            "layers.")] = False,
+    unsafe_deserialization: Annotated[bool, typer.Option(
+        "--unsafe-deserialization", help="Load a model file's Lambda layers, which may run any code.")] = False,
 ):
     """List the layers you can pick: name, filters, output size, receptive field."""
     from generator.layers import SPATIAL_LAYER_TYPES, spatial_layers
-    from generator.models import load_model
+    from generator.models import UNSAFE_WARNING, load_model
 
-    loaded = load_model(model, weights if model != "vgg16-hed" else "none")
+    if unsafe_deserialization:
+        typer.echo(f"warning: {UNSAFE_WARNING}", err=True)
+    loaded = load_model(model, weights if model != "vgg16-hed" else "none", unsafe=unsafe_deserialization)
     infos = spatial_layers(loaded, size)
     shown = [info for info in infos if all_layers or info.kind in SPATIAL_LAYER_TYPES] or infos
     typer.echo(f"{'layer':<28} {'kind':<18} {'filters':>7} {'output':>9} {'receptive field':>16}")

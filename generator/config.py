@@ -63,6 +63,7 @@ class AtlasConfig:
     input_range: str | None = None  # "LOW:HIGH": the pixel range the model reads
     mean: str | None = None  # "m1,m2,m3": per channel, in the input range's units
     std: str | None = None
+    unsafe_deserialization: bool | None = None  # load a model file's Lambda layers (they may run any code)
 
     def merged_with(self, overrides: AtlasConfig) -> AtlasConfig:
         """This config with every value that ``overrides`` gives replaced."""
@@ -93,6 +94,7 @@ class RunSettings:
     examples: ExampleSettings | None = ExampleSettings()  # None: no dataset examples
     display_channels: tuple[int, ...] = (0, 1, 2)  # 0-based; checked against the model's channels when it loads
     preprocessing: PreprocessingChoice | None = None  # None: the model's own (registry or detected)
+    unsafe_deserialization: bool = False
     size_given: bool = False  # --size was given (a fixed-size model refuses another), not the method's default
 
 
@@ -212,6 +214,7 @@ def resolve(config: AtlasConfig, has_gpu: bool, fast_bfloat16: bool = False) -> 
         examples=resolve_examples(config.examples, config.num_examples),
         display_channels=parse_display_channels(config.display_channels),
         size_given=config.size is not None and size != 0,
+        unsafe_deserialization=bool(config.unsafe_deserialization),
         preprocessing=parse_preprocessing(config),
     )
 

@@ -131,7 +131,8 @@ def evaluate(site: Path, filters: str | None = None) -> list[LayerQuality]:
     declared = model.get("preprocessing_declared")
     choice = PreprocessingChoice(**{key: tuple(value) if isinstance(value, list) else value
                                     for key, value in declared.items()}) if declared else None
-    loaded = load_model(model.get("source", model["name"]), model.get("weights_option", "default"), choice)
+    loaded = load_model(model.get("source", model["name"]), model.get("weights_option", "default"), choice,
+                        model.get("unsafe_deserialization", False))
     results = []
     for layer in record["layers"]:
         if not layer["filters"]:

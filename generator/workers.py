@@ -38,6 +38,7 @@ class UnitTask:
     batch_size: int | None  # None: the largest that fits this worker's device
     filter_ids: tuple[int, ...]
     preprocessing: PreprocessingChoice | None = None  # the user's declaration of the input, if any
+    unsafe_deserialization: bool = False  # the model file's Lambda layers may load
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,14 @@ class UnitResult:
     compile_seconds: float  # time the layer's first compiled calls took in that process (counted once)
 
 
-def remember_model(model: str, weights: str, preprocessing: PreprocessingChoice | None, loaded: LoadedModel) -> None:
-    """Let this process reuse a model it has already loaded."""
-    _MODELS[(model, weights, preprocessing, keras_policy())] = loaded
+def model_key(source) -> tuple:
+    """What names a loaded model in this process: ``source`` is a UnitTask or the run's settings."""
+    return (source.model, source.weights, source.preprocessing, source.unsafe_deserialization, keras_policy())
+
+
+def remember_model(key: tuple, loaded: LoadedModel) -> None:
+    """Let this process reuse a model it has already loaded (``key``: ``model_key``)."""
+    _MODELS[key] = loaded
 
 
 def keras_policy() -> str:
@@ -70,14 +76,14 @@ def keras_policy() -> str:
 
 
 def _loaded(task: UnitTask) -> LoadedModel:
-    key = (task.model, task.weights, task.preprocessing, keras_policy())
+    key = model_key(task)
     if key not in _MODELS:
-        _MODELS[key] = load_model(task.model, task.weights, task.preprocessing)
+        _MODELS[key] = load_model(task.model, task.weights, task.preprocessing, task.unsafe_deserialization)
     return _MODELS[key]
 
 
 def _optimizer_key(task: UnitTask) -> tuple:
-    return task.model, task.weights, task.preprocessing, task.layer, task.method.key(), task.batch_size
+    return *model_key(task)[:4], task.layer, task.method.key(), task.batch_size
 
 
 def layer_optimizer(task: UnitTask) -> Optimizer:

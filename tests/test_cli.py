@@ -201,3 +201,44 @@ def test_an_unexpected_failure_is_one_line_too(tmp_path, monkeypatch):
 
     monkeypatch.setattr(atlas, "build", broken)
     assert_one_line_error(*run(*TINY, "--out", tmp_path), "something inside broke")
+
+
+def unsupported_models(folder):
+    """Model files the atlas cannot take, each with what its one line says."""
+    from generator.quiet import keras
+
+    folder.mkdir(parents=True, exist_ok=True)
+    image, other = keras.Input((16, 16, 3)), keras.Input((16, 16, 3))
+    two_inputs = keras.Model([image, other], keras.layers.Conv2D(2, 3)(keras.layers.Add()([image, other])))
+    vector = keras.Input((10,))
+    not_image = keras.Model(vector, keras.layers.Dense(2)(vector))
+    first = keras.Input((3, 16, 16))
+    channels_first = keras.Model(first, keras.layers.Conv2D(2, 3, data_format="channels_first", name="cf")(first))
+    inputs = keras.Input((16, 16, 3))
+    with_lambda = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(keras.layers.Conv2D(2, 3)(inputs)))
+    cases = {"two_inputs": (two_inputs, "has 2 inputs"), "not_image": (not_image, "not images"),
+             "channels_first": (channels_first, "reads channels first"), "lambda": (with_lambda, "Lambda layer")}
+    paths = {}
+    for name, (model, fragment) in cases.items():
+        model.save(folder / f"{name}.keras")
+        paths[folder / f"{name}.keras"] = fragment
+    saved_model = folder / "exported"
+    saved_model.mkdir()
+    (saved_model / "saved_model.pb").write_bytes(b"")
+    paths[saved_model] = "TensorFlow SavedModel directory"
+    return paths
+
+
+def test_unsupported_models_are_one_line_a_non_zero_exit_and_nothing_written(tmp_path):
+    for path, fragment in unsupported_models(tmp_path / "models").items():
+        out = tmp_path / f"site-{path.stem}"
+        assert_one_line_error(*run("build", "--model", path, "--out", out), fragment)
+        assert not out.exists()
+        assert_one_line_error(*run("layers", "--model", path), fragment)
+
+
+def test_lambda_layers_load_with_unsafe_deserialization_after_a_warning(tmp_path):
+    path = next(path for path in unsupported_models(tmp_path / "models") if path.stem == "lambda")
+    code, output = run("layers", "--model", path, "--unsafe-deserialization")
+    assert code == 0, output
+    assert output.splitlines()[0].startswith("warning: --unsafe-deserialization") and "conv2d" in output
