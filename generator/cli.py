@@ -161,10 +161,12 @@ def list_layers(
     loaded = load_model(model, weights if model != "vgg16-hed" else "none", unsafe=unsafe_deserialization)
     infos = spatial_layers(loaded, size)
     shown = [info for info in infos if all_layers or info.kind in SPATIAL_LAYER_TYPES] or infos
-    typer.echo(f"{'layer':<28} {'kind':<18} {'filters':>7} {'output':>9} {'receptive field':>16}")
+    width = max([28, *(len(info.name) for info in shown)])  # nested models' layers are "base/layer"
+    typer.echo(f"{'layer':<{width}} {'kind':<18} {'filters':>7} {'output':>9} {'receptive field':>16}")
     for info in shown:
         output = f"{info.output_size[0]}x{info.output_size[1]}"
-        typer.echo(f"{info.name:<28} {info.kind:<18} {info.num_filters:>7} {output:>9} {info.receptive_field:>13} px")
+        typer.echo(f"{info.name:<{width}} {info.kind:<18} {info.num_filters:>7} {output:>9} "
+                   f"{info.receptive_field:>13} px")
 
 
 SiteArgument = Annotated[Path, typer.Argument(help="A directory written by `atlas build`.")]

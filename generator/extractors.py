@@ -28,7 +28,7 @@ def build_extractor(loaded: LoadedModel, layer_name: str, target: str = "output"
     a filter that starts inactive is not zero; ``leaky`` a leaky ReLU (slope 0.1) in place of a fused ReLU: it
     rewards what the layer passes on, like ``output``, and keeps a gradient, like ``pre_activation``.
     """
-    layer = loaded.model.get_layer(layer_name)
+    layer = loaded.get_layer(layer_name)
     outputs = _target_tensor(layer, target)
     suffix = "" if outputs is layer.output else f"_{target}"
     extractor = keras.Model(loaded.model.inputs, outputs, name=f"extract_{safe_name(layer_name)}{suffix}")
@@ -37,7 +37,7 @@ def build_extractor(loaded: LoadedModel, layer_name: str, target: str = "output"
 
 def build_multi_extractor(loaded: LoadedModel, layer_names: list[str], target: str = "pre_activation"):
     """One model with an output per layer (in the order given): one forward pass serves them all."""
-    layers = [loaded.model.get_layer(name) for name in layer_names]
+    layers = [loaded.get_layer(name) for name in layer_names]
     return with_scope_names(keras.Model(loaded.model.inputs, [_target_tensor(layer, target) for layer in layers],
                                         name="extract_" + "_".join(safe_name(name) for name in layer_names)[:200]))
 

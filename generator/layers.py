@@ -65,7 +65,7 @@ def spatial_layers(loaded: LoadedModel, size: int = 224) -> list[LayerInfo]:
     shapes = output_shapes(model, [layer.output for layer in candidates], size_hw)
     fields = receptive_fields(model)
     return [
-        LayerInfo(name=layer.name, kind=type(layer).__name__, num_filters=int(shape[-1]),
+        LayerInfo(name=loaded.display_name(layer), kind=type(layer).__name__, num_filters=int(shape[-1]),
                   output_size=(int(shape[1]), int(shape[2])), receptive_field=fields.get(layer.name, 1),
                   fused_activation=activation_name(layer))
         for layer, shape in zip(candidates, shapes)
@@ -74,7 +74,7 @@ def spatial_layers(loaded: LoadedModel, size: int = 224) -> list[LayerInfo]:
 
 def output_size_at(loaded: LoadedModel, layer_name: str, size: int) -> tuple[int, int]:
     """(height, width) of a layer's output for a size x size input."""
-    shape = output_shapes(loaded.model, [loaded.model.get_layer(layer_name).output], (size, size))[0]
+    shape = output_shapes(loaded.model, [loaded.get_layer(layer_name).output], (size, size))[0]
     return int(shape[1]), int(shape[2])
 
 
@@ -86,7 +86,7 @@ def select_layers(loaded: LoadedModel, patterns: tuple[str, ...] | None, size: i
     if patterns is None:
         patterns = DEFAULT_LAYERS.get(loaded.name) or tuple(_conv_names(spatial))
     by_name = {info.name: info for info in spatial}
-    all_names = [layer.name for layer in loaded.model.layers]
+    all_names = [loaded.display_name(layer) for layer in loaded.model.layers]
     chosen: list[str] = []
     for pattern in patterns:
         if any(character in pattern for character in "*?["):

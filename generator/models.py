@@ -32,6 +32,16 @@ class LoadedModel:
     preprocessing: Preprocessing  # images in [0, 1] -> the model's inputs
     preprocessing_reason: str = "the model's own"  # why this one: the registry's, detected, or declared
     default_preprocessing: Preprocessing | None = None  # the model's own where a declaration replaced it
+    nested_names: dict[str, str] = dataclasses.field(default_factory=dict)  # a nested model's layers: "base/name"
+
+    def display_name(self, layer) -> str:
+        """The name a user sees and gives: ``base/layer`` for a layer of a nested model, else its own."""
+        return self.nested_names.get(layer.name, layer.name)
+
+    def get_layer(self, name: str):
+        """The layer of that (display) name."""
+        actual = {shown: own for own, shown in self.nested_names.items()}.get(name, name)
+        return self.model.get_layer(actual)
 
     @property
     def preprocessing_declared(self) -> bool:
@@ -112,6 +122,37 @@ def check_supported(loaded: LoadedModel) -> None:
                              f"last: rebuild the model with data_format='channels_last'.")
 
 
+def flatten_nested(model) -> tuple[object, dict[str, str]]:
+    """A model with models inside it (``Sequential([base, pooling, dense])``) as one graph from its input, every
+    layer a copy with the same weights, and each inner layer's name as the user sees it (``base/layer``); a model
+    without nested models as it is. A nested model's layers are not connected to the outer model's input, so no
+    extractor could be cut from them (Keras: "Output ... is not connected to 'inputs'")."""
+    if len(model.inputs) != 1 or not any(isinstance(layer, keras.Model) for layer in model.layers):
+        return model, {}  # several inputs are refused (check_supported)
+    names: dict[str, str] = {}
+
+    def replay(inner, tensor, prefix: str):
+        if isinstance(inner, keras.Sequential):
+            for layer in inner.layers:
+                tensor = call(layer, prefix, tensor)
+            return tensor
+        return inner._run_through_graph(tensor, operation_fn=lambda layer: (
+            lambda *arguments, **keywords: call(layer, prefix, *arguments, **keywords)))
+
+    def call(layer, prefix: str, *arguments, **keywords):
+        if isinstance(layer, keras.Model):
+            return replay(layer, arguments[0], f"{prefix}{layer.name}/")
+        copy = type(layer).from_config(layer.get_config())
+        outputs = copy(*arguments, **keywords)
+        copy.set_weights(layer.get_weights())
+        if prefix:
+            names[copy.name] = prefix + copy.name
+        return outputs
+
+    inputs = keras.Input(tuple(model.inputs[0].shape[1:]), name="image")
+    return keras.Model(inputs, replay(model, inputs, ""), name=model.name), names
+
+
 def _all_layers(model) -> list:
     """The model's layers, and those of the models inside it."""
     found = []
@@ -128,8 +169,8 @@ def _load_model(name: str, weights: str, unsafe: bool) -> LoadedModel:
     if name == "tiny-cnn":
         return LoadedModel(name, "seeded", build_tiny_cnn(), PRESETS["unit"])
     if name.endswith((".keras", ".h5")) or "/" in name or Path(name).exists():
-        model = _load_model_file(Path(name), unsafe)
-        return LoadedModel(Path(name).name, "file", model, *detect_preprocessing(model))
+        model, nested_names = flatten_nested(_load_model_file(Path(name), unsafe))
+        return LoadedModel(Path(name).name, "file", model, *detect_preprocessing(model), nested_names=nested_names)
     constructor = _lookup_application(name)
     if constructor is None:
         known = ", ".join(sorted(EMBEDDED_MODELS) + sorted(application_names()))

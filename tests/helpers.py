@@ -118,3 +118,24 @@ def red_detector_cnn(size: int = 16):
     kernel[0, 0, :, 1] = (-1.0, 1.0, -1.0)
     conv.set_weights([kernel, np.zeros(2, np.float32)])
     return model
+
+
+def transfer_learning_model(size: int = 32):
+    """``Sequential([Rescaling, base, pooling, dense])`` around a small functional ``base`` (as transfer learning
+    wraps a keras.applications trunk)."""
+    import numpy as np
+
+    from generator.quiet import keras
+
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="block_1_conv")(inputs)
+    x = keras.layers.BatchNormalization(name="block_1_bn")(x)
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="block_2_project")(x)
+    base = keras.Model(inputs, keras.layers.Activation("relu", name="block_2_relu")(x), name="base")
+    random = np.random.default_rng(6)
+    for name in ("block_1_conv", "block_2_project"):
+        layer = base.get_layer(name)
+        layer.set_weights([random.normal(0, 0.4, size=w.shape).astype("float32") for w in layer.get_weights()])
+    return keras.Sequential([keras.Input((size, size, 3)), keras.layers.Rescaling(1 / 255, name="rescale"), base,
+                             keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, name="logits")],
+                            name="classifier")

@@ -5,7 +5,14 @@ import json
 
 import numpy as np
 import pytest
-from helpers import fourth_channel_cnn, grayscale_cnn, red_detector_cnn, save_model, tiny_settings
+from helpers import (
+    fourth_channel_cnn,
+    grayscale_cnn,
+    red_detector_cnn,
+    save_model,
+    tiny_settings,
+    transfer_learning_model,
+)
 from PIL import Image
 from sitecheck import broken_links
 
@@ -174,3 +181,22 @@ def test_a_detected_rescaling_gives_a_red_image_for_a_red_detector_and_a_wrong_r
     after = built_filters(out)[0]["positive"]["activation_after"]
     assert entry["positive"]["activation_after"] > 100 * after > 0
     assert "range 0:1" in (out / "layers/colour/index.html").read_text()
+
+
+def test_a_nested_models_inner_layers_are_listed_by_path_and_built_from_the_outer_input(tmp_path):
+    from generator.layers import spatial_layers
+    from generator.models import load_model
+
+    model = save_model(transfer_learning_model(32), tmp_path / "models", "classifier")
+    loaded = load_model(model)
+    names = [info.name for info in spatial_layers(loaded)]
+    assert "base/block_1_conv" in names and "base/block_2_project" in names
+    assert loaded.preprocessing.scale == 255.0  # the outer Rescaling, before the base, is detected and kept
+    out = tmp_path / "site"
+    atlas.build(user_settings(out, model, layers=("base/block_*_project",)))
+    record = json.loads((out / "atlas.json").read_text())
+    assert [layer["name"] for layer in record["layers"]] == ["base/block_2_project"]
+    filters = record["layers"][0]["filters"]
+    assert len(filters) == 8 and broken_links(out) == []
+    assert np.mean([e["positive"]["activation_after"] > e["positive"]["activation_before"] for e in filters]) >= 0.8
+    assert np.mean([e["negative"]["activation_after"] < e["negative"]["activation_before"] for e in filters]) >= 0.8
