@@ -22,7 +22,7 @@ from generator import backends, examples, lock, runs, site, workers
 from generator.config import RunSettings, auto_size, parse_filter_ids
 from generator.errors import AtlasError
 from generator.example_images import image_set
-from generator.layers import LayerInfo, output_size_at, select_layers
+from generator.layers import CLASS_LAYER_TYPES, LayerInfo, output_size_at, select_layers
 from generator.methods import METHODS, MethodSettings, method_named
 from generator.models import UNSAFE_WARNING, LoadedModel, load_model
 from generator.precision import precision_policy
@@ -142,6 +142,7 @@ def describe_run(settings: RunSettings, loaded: LoadedModel, plans: list[LayerPl
             "name": plan.info.name, "slug": runs.layer_slug(plan.info.name), "kind": plan.info.kind,
             "num_filters": plan.info.num_filters, "output_size": list(plan.info.output_size),
             "receptive_field": plan.info.receptive_field, "filter_ids": plan.filter_ids,
+            **({"labels": list(settings.labels)} if settings.labels and plan.info.kind in CLASS_LAYER_TYPES else {}),
             "image_size": plan.method.size,
             "unit_size": len(plan.units[0].filter_ids) if plan.units else 1,
             "key": plan.units[0].key if plan.units else "", "cost_per_filter": plan.units[0].cost / max(
@@ -175,6 +176,9 @@ def plan_layers(settings: RunSettings, loaded: LoadedModel) -> list[LayerPlan]:
             identity["preprocessing"] = runs.to_json_safe(loaded.preprocessing)
         if loaded.num_channels not in (1, 3):  # only these tiles depend on the shown channels
             identity["display_channels"] = list(settings.display_channels)
+        if settings.labels and info.kind in CLASS_LAYER_TYPES and len(settings.labels) != info.num_filters:
+            raise AtlasError(f"--labels names {len(settings.labels)} classes, but layer '{info.name}' has "
+                             f"{info.num_filters} units: give a file with one name per unit.")
         filter_ids = parse_filter_ids(settings.filters, info.num_filters, info.name)
         if settings.num_filters_limit is not None:
             filter_ids = filter_ids[:settings.num_filters_limit]

@@ -103,6 +103,8 @@ def build(
     input_range: _option("LOW:HIGH: the pixel range the model reads, e.g. 0:255 or -1:1.") = None,
     mean: _option("Per-channel mean subtracted after the range, comma-separated, e.g. 0.485,0.456,0.406.") = None,
     std: _option("Per-channel std divided by after the mean, comma-separated.") = None,
+    labels: _option("A text file of class names, one a line: the names of a Dense layer's units (--layers "
+                    "logits builds one image per class).") = None,
     unsafe_deserialization: Annotated[bool | None, typer.Option(
         "--unsafe-deserialization", help="Load a model file's Lambda layers, which may run any code: only for files "
                                          "you trust.")] = None,
@@ -153,14 +155,14 @@ def list_layers(
         "--unsafe-deserialization", help="Load a model file's Lambda layers, which may run any code.")] = False,
 ):
     """List the layers you can pick: name, filters, output size, receptive field."""
-    from generator.layers import SPATIAL_LAYER_TYPES, spatial_layers
+    from generator.layers import CLASS_LAYER_TYPES, SPATIAL_LAYER_TYPES, spatial_layers
     from generator.models import UNSAFE_WARNING, load_model
 
     if unsafe_deserialization:
         typer.echo(f"warning: {UNSAFE_WARNING}", err=True)
     loaded = load_model(model, weights if model != "vgg16-hed" else "none", unsafe=unsafe_deserialization)
     infos = spatial_layers(loaded, size)
-    shown = [info for info in infos if all_layers or info.kind in SPATIAL_LAYER_TYPES] or infos
+    shown = [info for info in infos if all_layers or info.kind in SPATIAL_LAYER_TYPES + CLASS_LAYER_TYPES] or infos
     width = max([28, *(len(info.name) for info in shown)])  # nested models' layers are "base/layer"
     typer.echo(f"{'layer':<{width}} {'kind':<18} {'filters':>7} {'output':>9} {'receptive field':>16}")
     for info in shown:

@@ -64,6 +64,7 @@ class AtlasConfig:
     mean: str | None = None  # "m1,m2,m3": per channel, in the input range's units
     std: str | None = None
     unsafe_deserialization: bool | None = None  # load a model file's Lambda layers (they may run any code)
+    labels: str | None = None  # a text file, one class name a line: the names of a Dense layer's units
 
     def merged_with(self, overrides: AtlasConfig) -> AtlasConfig:
         """This config with every value that ``overrides`` gives replaced."""
@@ -95,6 +96,7 @@ class RunSettings:
     display_channels: tuple[int, ...] = (0, 1, 2)  # 0-based; checked against the model's channels when it loads
     preprocessing: PreprocessingChoice | None = None  # None: the model's own (registry or detected)
     unsafe_deserialization: bool = False
+    labels: tuple[str, ...] | None = None  # class names of Dense layers' units, in unit order
     size_given: bool = False  # --size was given (a fixed-size model refuses another), not the method's default
 
 
@@ -215,8 +217,23 @@ def resolve(config: AtlasConfig, has_gpu: bool, fast_bfloat16: bool = False) -> 
         display_channels=parse_display_channels(config.display_channels),
         size_given=config.size is not None and size != 0,
         unsafe_deserialization=bool(config.unsafe_deserialization),
+        labels=read_labels(config.labels) if config.labels is not None else None,
         preprocessing=parse_preprocessing(config),
     )
+
+
+def read_labels(path: str) -> tuple[str, ...]:
+    """A labels file: one class name a line, in unit order (blank lines at the end ignored)."""
+    try:
+        lines = Path(path).expanduser().read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise AtlasError(f"--labels file '{path}' cannot be read ({getattr(error, 'strerror', None) or error}): "
+                         f"give a text file with one class name a line.") from None
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise AtlasError(f"--labels file '{path}' is empty: give one class name a line.")
+    return tuple(line.strip() for line in lines)
 
 
 def parse_preprocessing(config: AtlasConfig) -> PreprocessingChoice | None:

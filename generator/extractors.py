@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from generator.folding import fold_batch_norms
-from generator.layers import activation_name
+from generator.layers import CLASS_LAYER_TYPES, activation_name
 from generator.models import LoadedModel
 from generator.quiet import keras
 
@@ -45,6 +45,8 @@ def build_multi_extractor(loaded: LoadedModel, layer_names: list[str], target: s
 def _target_tensor(layer, target: str):
     """The symbolic tensor ``target`` names for ``layer`` (see ``build_extractor``)."""
     activation = activation_name(layer)
+    if activation == "softmax" and type(layer).__name__ in CLASS_LAYER_TYPES:
+        target = "pre_activation"  # a class's value before the softmax: the softmax couples every class
     if target == "output" or activation == "linear" or (target == "leaky" and activation != "relu"):
         return layer.output
     config = dict(layer.get_config(), activation="linear", name=f"{safe_name(layer.name)}_pre_activation")

@@ -25,11 +25,16 @@ def mean_of_maps(maps):
 
 
 def mean_activation(outputs, filter_ids):
-    """Per image b: the mean of ``outputs[b, :, :, filter_ids[b]]``, border trimmed, picked by gather."""
+    """Per image b: the mean of ``outputs[b, :, :, filter_ids[b]]``, border trimmed, picked by gather; for a Dense
+    layer's (B, units) output, unit ``filter_ids[b]``'s value."""
+    if len(outputs.shape) == 2:
+        return ops.cast(ops.take_along_axis(outputs, ops.reshape(filter_ids, (-1, 1)), axis=1)[:, 0], "float32")
     picked = ops.take_along_axis(outputs, ops.reshape(filter_ids, (-1, 1, 1, 1)), axis=3)
     return mean_of_maps(picked[..., 0])
 
 
 def mean_of_every_filter(outputs):
-    """Per image: the trimmed mean of every filter's map, (B, C)."""
+    """Per image: the trimmed mean of every filter's map, (B, C); a Dense layer's units as they are."""
+    if len(outputs.shape) == 2:
+        return ops.cast(outputs, "float32")
     return ops.mean(ops.cast(trimmed(outputs), "float32"), axis=(1, 2))

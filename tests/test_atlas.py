@@ -200,3 +200,41 @@ def test_a_nested_models_inner_layers_are_listed_by_path_and_built_from_the_oute
     assert len(filters) == 8 and broken_links(out) == []
     assert np.mean([e["positive"]["activation_after"] > e["positive"]["activation_before"] for e in filters]) >= 0.8
     assert np.mean([e["negative"]["activation_after"] < e["negative"]["activation_before"] for e in filters]) >= 0.8
+
+
+def test_a_dense_layers_units_are_classes_each_with_an_image_and_its_label(tmp_path):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("cat\ndog\n<b>bird</b>\nfish\n\n")
+    out = tmp_path / "site"
+    atlas.build(tiny_settings(out, layers=("logits",), method="fourier", steps=16, labels=str(labels)))
+    record = json.loads((out / "atlas.json").read_text())
+    layer = record["layers"][0]
+    assert layer["name"] == "logits" and layer["labels"] == ["cat", "dog", "<b>bird</b>", "fish"]
+    filters = layer["filters"]
+    assert len(filters) == 4 and all((out / entry["positive"]["image"]).is_file() for entry in filters)
+    assert all(e["positive"]["activation_after"] > e["positive"]["activation_before"] for e in filters)
+    assert all(e["negative"]["activation_after"] < e["negative"]["activation_before"] for e in filters)
+    assert "&lt;b&gt;bird&lt;/b&gt;" in (out / filters[2]["page"]).read_text()
+    gallery = (out / layer["page"]).read_text()
+    assert "cat" in gallery and "fish" in gallery and "<b>bird" not in gallery
+    assert broken_links(out) == []
+    labels.write_text("cat\ndog\n")
+    with pytest.raises(AtlasError, match="--labels names 2 classes, but layer 'logits' has 4 units"):
+        atlas.build(tiny_settings(tmp_path / "other", layers=("logits",), labels=str(labels)))
+
+
+def test_a_softmax_output_is_optimised_before_its_softmax():
+    from generator.extractors import build_extractor
+    from generator.models import LoadedModel
+    from generator.preprocessing import PRESETS
+    from generator.quiet import keras
+
+    inputs = keras.Input((8, 8, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="classes")(pooled))
+    loaded = LoadedModel("softmax", "seeded", model, PRESETS["unit"])
+    images = np.random.default_rng(0).random((2, 8, 8, 3)).astype(np.float32)
+    for target in ("output", "leaky"):
+        logits = keras.ops.convert_to_numpy(build_extractor(loaded, "classes", target)(images))
+        assert not np.allclose(logits.sum(axis=1), 1.0)  # logits, not probabilities
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(keras.ops.softmax(logits)), model(images), atol=1e-5)

@@ -30,7 +30,7 @@ TINY = ["build", "--model", "tiny-cnn", "--size", "16", "--profile", "full", "--
 @pytest.mark.parametrize("arguments, fragment", [
     (["build", "--model", "alexnet"], "Unknown model 'alexnet'"),
     (TINY + ["--layers", "conv9"], "Layer 'conv9' not found"),
-    (TINY + ["--layers", "logits"], "has no spatial filters"),
+    (TINY + ["--layers", "average"], "has no spatial filters"),
     (TINY + ["--layers", "conv1", "--filters", "8"], "Filter 8 is out of range for layer 'conv1', which has 8"),
     (TINY + ["--layers", "conv1", "--filters", "5:2"], "is empty"),
     (TINY + ["--layers", "conv1", "--filters", "x"], "not understood"),
@@ -79,8 +79,9 @@ def test_layers_command_lists_filters_and_receptive_fields():
     code, output = run("layers", "--model", "tiny-cnn", "--size", "16")
     assert code == 0
     rows = {line.split()[0]: line.split() for line in output.splitlines()[1:]}
-    assert list(rows) == ["conv1", "conv2", "conv3"]
+    assert list(rows) == ["conv1", "conv2", "conv3", "logits"]  # a Dense layer's units are classes
     assert rows["conv3"][2] == "16" and rows["conv3"][3] == "8x8" and rows["conv3"][4] == "10"
+    assert rows["logits"][1:5] == ["Dense", "4", "1x1", "16"]  # the whole image is its receptive field
 
 
 def test_shards_from_the_command_line(tmp_path):

@@ -11,10 +11,11 @@ from generator.quiet import keras
 
 def test_layers_of_the_tiny_cnn(tiny):
     infos = {info.name: info for info in spatial_layers(tiny, 16)}
-    assert [name for name in infos] == ["conv1", "conv2", "conv2_relu", "pool", "conv3"]
+    assert [name for name in infos] == ["conv1", "conv2", "conv2_relu", "pool", "conv3", "logits"]
     assert infos["conv3"].num_filters == 16 and infos["conv3"].output_size == (8, 8)
+    assert infos["logits"].num_filters == 4 and infos["logits"].output_size == (1, 1)  # classes: no map
     assert {name: info.receptive_field for name, info in infos.items()} == {
-        "conv1": 3, "conv2": 5, "conv2_relu": 5, "pool": 6, "conv3": 10}
+        "conv1": 3, "conv2": 5, "conv2_relu": 5, "pool": 6, "conv3": 10, "logits": 16}
 
 
 def test_receptive_field_grows_with_strides():
@@ -34,8 +35,8 @@ def test_select_layers_by_name_and_glob(tiny):
 def test_layer_errors(tiny):
     with pytest.raises(AtlasError, match=r"Layer 'conv4' not found in tiny-cnn\. Close matches: conv"):
         select_layers(tiny, ("conv4",), 16)
-    with pytest.raises(AtlasError, match="'logits' of tiny-cnn has no spatial filters"):
-        select_layers(tiny, ("logits",), 16)
+    with pytest.raises(AtlasError, match="'average' of tiny-cnn has no spatial filters"):
+        select_layers(tiny, ("average",), 16)
     with pytest.raises(AtlasError, match="No conv layer of tiny-cnn matches 'block\\*'"):
         select_layers(tiny, ("block*",), 16)
 
