@@ -127,9 +127,12 @@ def built_filters(out, layer_index: int = 0) -> list[dict]:
     return json.loads((out / "atlas.json").read_text())["layers"][layer_index]["filters"]
 
 
-def test_a_grayscale_model_of_fixed_size_gets_grayscale_tiles_that_move_its_filters(tmp_path):
-    model = save_model(grayscale_cnn(28), tmp_path / "models", "digits")
+@pytest.mark.parametrize("rescaling", [True, False])
+def test_a_grayscale_model_of_fixed_size_gets_grayscale_tiles_that_move_its_filters(tmp_path, rescaling):
+    model = save_model(grayscale_cnn(28, rescaling), tmp_path / "models", "digits")
     atlas.build(user_settings(tmp_path / "site", model, layers=("conv_b",)))
+    run = json.loads((tmp_path / "site/run.json").read_text())
+    assert run["model"]["preprocessing"] == ("none" if rescaling else "unit")  # raw pixels, or [0, 1]
     filters = built_filters(tmp_path / "site")
     assert len(filters) == 6
     for entry in filters:
@@ -238,3 +241,18 @@ def test_a_softmax_output_is_optimised_before_its_softmax():
         logits = keras.ops.convert_to_numpy(build_extractor(loaded, "classes", target)(images))
         assert not np.allclose(logits.sum(axis=1), 1.0)  # logits, not probabilities
         np.testing.assert_allclose(keras.ops.convert_to_numpy(keras.ops.softmax(logits)), model(images), atol=1e-5)
+
+
+def test_an_rgb_model_that_normalises_its_input_moves_its_filters(tmp_path):
+    from generator.quiet import keras
+
+    inputs = keras.Input((24, 24, 3))
+    x = keras.layers.Normalization(mean=[120.0, 110.0, 100.0], variance=[3600.0, 3000.0, 3300.0])(inputs)
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="conv")(x)
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
+    path = save_model(model, tmp_path / "models", "normalised")
+    atlas.build(user_settings(tmp_path / "site", path, layers=("conv",)))
+    filters = built_filters(tmp_path / "site")
+    assert json.loads((tmp_path / "site/run.json").read_text())["model"]["preprocessing"] == "none"
+    assert np.mean([e["positive"]["activation_after"] > e["positive"]["activation_before"] for e in filters]) >= 0.8
+    assert np.mean([e["negative"]["activation_after"] < e["negative"]["activation_before"] for e in filters]) >= 0.8
