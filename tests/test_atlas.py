@@ -256,3 +256,16 @@ def test_an_rgb_model_that_normalises_its_input_moves_its_filters(tmp_path):
     assert json.loads((tmp_path / "site/run.json").read_text())["model"]["preprocessing"] == "none"
     assert np.mean([e["positive"]["activation_after"] > e["positive"]["activation_before"] for e in filters]) >= 0.8
     assert np.mean([e["negative"]["activation_after"] < e["negative"]["activation_before"] for e in filters]) >= 0.8
+
+
+def test_the_default_atlas_keeps_its_unit_keys():
+    """Channels, preprocessing and class units add to a unit's key only where they change the images: the default
+    atlas's keys are those of 4c8532a, so its finished units stay done."""
+    from generator.config import AtlasConfig, resolve
+    from generator.models import load_model
+
+    plans = atlas.plan_layers(resolve(AtlasConfig(out="site"), has_gpu=False), load_model("vgg16-hed", "none"))
+    assert [(plan.info.name, plan.units[0].key, plan.method.size) for plan in plans] == [
+        ("block1_conv2", "aae8ebf03cf6662ce1eb", 64), ("block2_conv2", "866a1af0fe07a96ce897", 64),
+        ("block3_conv3", "bf3271d1a49eb1b6f73d", 80), ("block4_conv3", "0f76fef937fb0b6a417e", 112),
+        ("block5_conv3", "3d31f3f9c487f27d4bc2", 112)]
