@@ -22,9 +22,9 @@ from generator import backends, circuits, examples, facets, lock, runs, site, wo
 from generator.config import FACETS_IN_FULL, RunSettings, auto_size, parse_filter_ids
 from generator.errors import AtlasError
 from generator.example_images import image_set
-from generator.layers import LayerInfo, output_size_at, select_layers
+from generator.layers import CLASS_LAYER_TYPES, LayerInfo, output_size_at, select_layers
 from generator.methods import METHODS, MethodSettings, method_named
-from generator.models import LoadedModel, load_model
+from generator.models import UNSAFE_WARNING, LoadedModel, load_model
 from generator.precision import precision_policy
 from generator.progress import Progress
 
@@ -100,14 +100,28 @@ class LayerPlan:
     batch_size: int | None
 
 
-def image_size_for(loaded: LoadedModel, size: int, receptive_field: int, largest: int) -> int:
-    """The model's own input size where it fixes one, else the asked-for size, else sized from the layer."""
+def image_size_for(loaded: LoadedModel, size: int, receptive_field: int, largest: int, size_given: bool = False
+                   ) -> int:
+    """The model's own input size where it fixes one (another size given explicitly is an error), else the
+    asked-for size, else sized from the layer."""
     fixed = loaded.fixed_size
     if fixed is None:
         return size or auto_size(receptive_field, largest)
     if fixed[0] != fixed[1]:
         raise AtlasError(f"Model {loaded.name} takes {fixed[0]}x{fixed[1]} inputs; only square inputs are supported.")
+    if size_given and size != fixed[0]:
+        raise AtlasError(f"Model {loaded.name} takes only {fixed[0]}x{fixed[1]} inputs, so --size {size} cannot be "
+                         f"used: give --size auto or --size {fixed[0]}.")
     return fixed[0]
+
+
+def check_display_channels(loaded: LoadedModel, display_channels: tuple[int, ...]) -> None:
+    """The shown channels exist in the model's input (only images of other than 1 or 3 channels use them)."""
+    channels = loaded.num_channels
+    if channels not in (1, 3) and max(display_channels) >= channels:
+        shown = ",".join(str(index + 1) for index in display_channels)
+        raise AtlasError(f"--display-channels {shown} names a channel the model's input lacks: it has {channels} "
+                         f"channels (1 to {channels}).")
 
 
 def describe_run(settings: RunSettings, loaded: LoadedModel, plans: list[LayerPlan]) -> dict:
@@ -115,7 +129,10 @@ def describe_run(settings: RunSettings, loaded: LoadedModel, plans: list[LayerPl
     return runs.to_json_safe({
         "format": runs.FORMAT,
         "model": {"name": loaded.name, "weights": loaded.provenance, "preprocessing": loaded.preprocessing.name,
-                  "source": settings.model, "weights_option": settings.weights},
+                  "source": settings.model, "weights_option": settings.weights,
+                  **({"preprocessing_declared": runs.to_json_safe(settings.preprocessing)}
+                     if settings.preprocessing is not None else {}),
+                  **({"unsafe_deserialization": True} if settings.unsafe_deserialization else {})},
         "method": settings.method,
         "profile": settings.profile,
         "profile_reason": settings.profile_reason,
@@ -125,6 +142,7 @@ def describe_run(settings: RunSettings, loaded: LoadedModel, plans: list[LayerPl
             "name": plan.info.name, "slug": runs.layer_slug(plan.info.name), "kind": plan.info.kind,
             "num_filters": plan.info.num_filters, "output_size": list(plan.info.output_size),
             "receptive_field": plan.info.receptive_field, "filter_ids": plan.filter_ids,
+            **({"labels": list(settings.labels)} if settings.labels and plan.info.kind in CLASS_LAYER_TYPES else {}),
             "image_size": plan.method.size,
             "unit_size": len(plan.units[0].filter_ids) if plan.units else 1,
             "key": plan.units[0].key if plan.units else "", "cost_per_filter": plan.units[0].cost / max(
@@ -149,10 +167,18 @@ def plan_layers(settings: RunSettings, loaded: LoadedModel) -> list[LayerPlan]:
     on_gpu = backends.gpu_available()
     plans = []
     for info in layers:
-        size = image_size_for(loaded, settings.method.size, info.receptive_field, settings.max_auto_size)
+        size = image_size_for(loaded, settings.method.size, info.receptive_field, settings.max_auto_size,
+                              settings.size_given)
         method = replace(settings.method, size=size)
         info = replace(info, output_size=output_size_at(loaded, info.name, size))
         identity = {"model": loaded.name, "weights": loaded.provenance, "method": method.key()}
+        if loaded.preprocessing_declared:  # only a declaration that changes the model's own redoes the work
+            identity["preprocessing"] = runs.to_json_safe(loaded.preprocessing)
+        if loaded.num_channels not in (1, 3):  # only these tiles depend on the shown channels
+            identity["display_channels"] = list(settings.display_channels)
+        if settings.labels and info.kind in CLASS_LAYER_TYPES and len(settings.labels) != info.num_filters:
+            raise AtlasError(f"--labels names {len(settings.labels)} classes, but layer '{info.name}' has "
+                             f"{info.num_filters} units: give a file with one name per unit.")
         filter_ids = parse_filter_ids(settings.filters, info.num_filters, info.name)
         if settings.num_filters_limit is not None:
             filter_ids = filter_ids[:settings.num_filters_limit]
@@ -173,27 +199,34 @@ def build(settings: RunSettings, progress: Progress | None = None, *, shard: tup
     progress = progress or Progress()
     stop = stop or StopRequest()
     started = time.perf_counter()
+    if settings.unsafe_deserialization:
+        progress.note(f"warning: {UNSAFE_WARNING}")
+    with precision_policy(settings.method.precision):  # a model the atlas cannot take fails before any writing
+        loaded = load_model(settings.model, settings.weights, settings.preprocessing, settings.unsafe_deserialization)
+        check_display_channels(loaded, settings.display_channels)
+    progress.note(f"Preprocessing {loaded.preprocessing.description} ({loaded.preprocessing_reason}); change it "
+                  f"with --preprocessing caffe|tf|torch|unit|none or --input-range LOW:HIGH, --mean and --std.")
     out = prepare_output(settings.out)
     with lock.output_lock(out, wait, shard, progress.note) as held:
         scans_examples = settings.examples is not None and (shard is None or shard[0] == 0)  # one shard scans
         images = image_set(settings.examples.source) if scans_examples else None  # a bad folder fails early
         with precision_policy(settings.method.precision):
-            loaded = load_model(settings.model, settings.weights)
             held.claim(loaded.name, loaded.provenance, force)
             plans = plan_layers(settings, loaded)
             runs.write_run(out, describe_run(settings, loaded, plans))
             report = BuildReport(out=out)
             pending = units_to_do(plans, out, shard, report, progress)
-            workers.remember_model(settings.model, settings.weights, loaded)
+            workers.remember_model(workers.model_key(settings), loaded)
             optimise_and_write(settings, pending, out, report, progress, stop, dask)
             if settings.num_facets and not stop.requested:
                 mine = None if shard is None else set(runs.shard_units([u for p in plans for u in p.units], *shard))
-                facets.build(loaded, plans, settings.num_facets, out, mine, progress, stop)
+                facets.build(loaded, plans, settings.num_facets, out, mine, progress, stop,
+                             settings.display_channels)
             scan = None
             if scans_examples and not stop.requested:
                 with stop.installed():  # Ctrl-C saves the scan so far
                     scan = examples.scan(loaded, [plan.info for plan in plans], settings.examples, out, progress,
-                                         stop, images)
+                                         stop, images, settings.display_channels)
             if (shard is None or shard[0] == 0) and not stop.requested:  # one shard finds the circuits
                 circuits.build(loaded, circuits.pairs_of(plans), out, scan, images, progress)
             report.interrupted = stop.requested
@@ -224,7 +257,8 @@ def optimise_and_write(settings: RunSettings, pending: list[tuple[LayerPlan, run
     """Optimise the pending units (here, or on Dask) and write each one's tiles and manifest in writer threads
     while the next optimises; a layer's time and its optimiser's statistics go into its line of ``report``."""
     tasks = [workers.UnitTask(settings.model, settings.weights, plan.info.name, plan.method, plan.batch_size,
-                              unit.filter_ids) for plan, unit in pending]
+                              unit.filter_ids, settings.preprocessing, settings.unsafe_deserialization)
+             for plan, unit in pending]
     reports = {layer.name: layer for layer in report.layers}
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="tiles") as writers, stop.installed():
         results = workers.run_on_dask(dask, tasks, stop) if dask else workers.run_here(tasks, stop)
@@ -236,7 +270,7 @@ def optimise_and_write(settings: RunSettings, pending: list[tuple[LayerPlan, run
                 future.result()  # a failed write (disk full) stops the run here
                 writes.remove(future)
             writes.append(writers.submit(runs.write_unit, unit, result, method_named(plan.method.name).tile,
-                                         plan.method.size, out))
+                                         plan.method.size, out, settings.display_channels))
             layer_report = reports[plan.info.name]
             now = time.perf_counter()
             layer_report.seconds += now - last

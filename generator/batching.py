@@ -18,7 +18,7 @@ def bytes_per_image(extractor, size: int) -> int:
     """Activation memory of one image through the extractor (forward values kept for the backward pass)."""
     nodes = [node for node in layer_calls(extractor) if not isinstance(node.operation, FoldedAway)]
     shapes = output_shapes(extractor, [node.output_tensors[0] for node in nodes], (size, size))
-    elements = sum(int(np.prod(shape[1:])) for shape in shapes) + size * size * 3
+    elements = sum(int(np.prod(shape[1:])) for shape in shapes) + size * size * int(extractor.inputs[0].shape[-1])
     return elements * 4 * 3  # float32; values, gradients and a working copy
 
 

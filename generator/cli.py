@@ -100,6 +100,18 @@ def build(
                     "full profile, 0 = off in a preview).", int) = None,
     objective: _option("channel (default: the filter's mean over its map) or neuron (the filter at the centre "
                        "position only).") = None,
+    display_channels: _option("For models of other than 1 or 3 input channels: the three channels shown as red, "
+                              "green and blue, 1-based (default 1,2,3), e.g. 3,2,1.") = None,
+    preprocessing: _option("What the model expects, replacing its own: caffe | tf | torch | unit ([0, 1]) | none "
+                           "(raw pixels in [0, 255]). Model files without it: detected.") = None,
+    input_range: _option("LOW:HIGH: the pixel range the model reads, e.g. 0:255 or -1:1.") = None,
+    mean: _option("Per-channel mean subtracted after the range, comma-separated, e.g. 0.485,0.456,0.406.") = None,
+    std: _option("Per-channel std divided by after the mean, comma-separated.") = None,
+    labels: _option("A text file of class names, one a line: the names of a Dense layer's units (--layers "
+                    "logits builds one image per class).") = None,
+    unsafe_deserialization: Annotated[bool | None, typer.Option(
+        "--unsafe-deserialization", help="Load a model file's Lambda layers, which may run any code: only for files "
+                                         "you trust.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="If another build is writing --out, wait for it to "
                                                       "finish.")] = False,
     force: Annotated[bool, typer.Option("--force", help="If --out holds another model's atlas, move it aside to "
@@ -143,18 +155,24 @@ def list_layers(
     size: Annotated[int, typer.Option(help="Input size used for the output sizes.")] = 224,
     all_layers: Annotated[bool, typer.Option("--all", help="Also list pooling, activation and other 4-D "
                                                            "layers.")] = False,
+    unsafe_deserialization: Annotated[bool, typer.Option(
+        "--unsafe-deserialization", help="Load a model file's Lambda layers, which may run any code.")] = False,
 ):
     """List the layers you can pick: name, filters, output size, receptive field."""
-    from generator.layers import SPATIAL_LAYER_TYPES, spatial_layers
-    from generator.models import load_model
+    from generator.layers import CLASS_LAYER_TYPES, SPATIAL_LAYER_TYPES, spatial_layers
+    from generator.models import UNSAFE_WARNING, load_model
 
-    loaded = load_model(model, weights if model != "vgg16-hed" else "none")
+    if unsafe_deserialization:
+        typer.echo(f"warning: {UNSAFE_WARNING}", err=True)
+    loaded = load_model(model, weights if model != "vgg16-hed" else "none", unsafe=unsafe_deserialization)
     infos = spatial_layers(loaded, size)
-    shown = [info for info in infos if all_layers or info.kind in SPATIAL_LAYER_TYPES] or infos
-    typer.echo(f"{'layer':<28} {'kind':<18} {'filters':>7} {'output':>9} {'receptive field':>16}")
+    shown = [info for info in infos if all_layers or info.kind in SPATIAL_LAYER_TYPES + CLASS_LAYER_TYPES] or infos
+    width = max([28, *(len(info.name) for info in shown)])  # nested models' layers are "base/layer"
+    typer.echo(f"{'layer':<{width}} {'kind':<18} {'filters':>7} {'output':>9} {'receptive field':>16}")
     for info in shown:
         output = f"{info.output_size[0]}x{info.output_size[1]}"
-        typer.echo(f"{info.name:<28} {info.kind:<18} {info.num_filters:>7} {output:>9} {info.receptive_field:>13} px")
+        typer.echo(f"{info.name:<{width}} {info.kind:<18} {info.num_filters:>7} {output:>9} "
+                   f"{info.receptive_field:>13} px")
 
 
 SiteArgument = Annotated[Path, typer.Argument(help="A directory written by `atlas build`.")]

@@ -16,6 +16,7 @@ from generator.errors import AtlasError
 from generator.example_images import SHIPPED_EXAMPLES
 from generator.methods import DEFAULT_METHOD, METHODS, PROFILE_NAMES, MethodSettings
 from generator.objectives import DEFAULT_OBJECTIVE, OBJECTIVES
+from generator.preprocessing import PRESETS, PreprocessingChoice
 
 PROFILES = ("auto", *PROFILE_NAMES)
 PRECISIONS = ("auto", "float32", "mixed")
@@ -60,6 +61,13 @@ class AtlasConfig:
     num_examples: int | None = None
     objective: str | None = None  # channel (default) | neuron
     facets: int | None = None  # images per filter with a diversity term: 4 in full, 0 (off) in preview
+    display_channels: str | None = None  # "3,2,1": the bands shown as RGB (1-based) for images of other than 1 or 3
+    preprocessing: str | None = None  # caffe | tf | torch | unit | none: replaces the model's own
+    input_range: str | None = None  # "LOW:HIGH": the pixel range the model reads
+    mean: str | None = None  # "m1,m2,m3": per channel, in the input range's units
+    std: str | None = None
+    unsafe_deserialization: bool | None = None  # load a model file's Lambda layers (they may run any code)
+    labels: str | None = None  # a text file, one class name a line: the names of a Dense layer's units
 
     def merged_with(self, overrides: AtlasConfig) -> AtlasConfig:
         """This config with every value that ``overrides`` gives replaced."""
@@ -89,6 +97,11 @@ class RunSettings:
     profile_reason: str = ""
     examples: ExampleSettings | None = ExampleSettings()  # None: no dataset examples
     num_facets: int = 0  # facets per filter (facets.py); 0: none
+    display_channels: tuple[int, ...] = (0, 1, 2)  # 0-based; checked against the model's channels when it loads
+    preprocessing: PreprocessingChoice | None = None  # None: the model's own (registry or detected)
+    unsafe_deserialization: bool = False
+    labels: tuple[str, ...] | None = None  # class names of Dense layers' units, in unit order
+    size_given: bool = False  # --size was given (a fixed-size model refuses another), not the method's default
 
 
 def split_layers(value: str | list | tuple) -> tuple[str, ...]:
@@ -125,7 +138,7 @@ def _from_toml(key: str, value):
     if kind == tuple[str, ...] | None:
         return split_layers(value)
     if kind == str | None:
-        return str(value)
+        return value if isinstance(value, list) else str(value)  # lists: per-channel values (mean, std)
     return value
 
 
@@ -209,6 +222,11 @@ def resolve(config: AtlasConfig, has_gpu: bool, fast_bfloat16: bool = False) -> 
         profile_reason=reason,
         examples=resolve_examples(config.examples, config.num_examples),
         num_facets=resolve_facets(config.facets, profile),
+        display_channels=parse_display_channels(config.display_channels),
+        size_given=config.size is not None and size != 0,
+        unsafe_deserialization=bool(config.unsafe_deserialization),
+        labels=read_labels(config.labels) if config.labels is not None else None,
+        preprocessing=parse_preprocessing(config),
     )
 
 
@@ -223,6 +241,64 @@ def resolve_facets(facets: int | None, profile: str) -> int:
     if isinstance(facets, bool) or not isinstance(facets, int) or facets < 0 or facets == 1:
         raise AtlasError(f"--facets must be 0 (off) or a whole number of 2 or more, got {facets!r}.")
     return facets
+
+
+def read_labels(path: str) -> tuple[str, ...]:
+    """A labels file: one class name a line, in unit order (blank lines at the end ignored)."""
+    try:
+        lines = Path(path).expanduser().read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise AtlasError(f"--labels file '{path}' cannot be read ({getattr(error, 'strerror', None) or error}): "
+                         f"give a text file with one class name a line.") from None
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise AtlasError(f"--labels file '{path}' is empty: give one class name a line.")
+    return tuple(line.strip() for line in lines)
+
+
+def parse_preprocessing(config: AtlasConfig) -> PreprocessingChoice | None:
+    """--preprocessing, --input-range LOW:HIGH, --mean and --std (comma-separated, or lists in the config file)."""
+    if config.preprocessing is None and config.input_range is None and config.mean is None and config.std is None:
+        return None
+    if config.preprocessing is not None and config.preprocessing not in PRESETS:
+        raise AtlasError(f"Unknown preprocessing '{config.preprocessing}'; choose one of: {', '.join(PRESETS)}.")
+    input_range = None
+    if config.input_range is not None:
+        numbers = _numbers("input_range", config.input_range, ":")
+        if len(numbers) != 2 or numbers[0] >= numbers[1]:
+            raise AtlasError(f"--input-range must be LOW:HIGH with LOW < HIGH, e.g. 0:255; got '{config.input_range}'.")
+        input_range = (numbers[0], numbers[1])
+    mean = _numbers("mean", config.mean) if config.mean is not None else None
+    std = _numbers("std", config.std) if config.std is not None else None
+    if std is not None and min(std) <= 0:
+        raise AtlasError(f"--std values must be above 0, got '{config.std}'.")
+    return PreprocessingChoice(config.preprocessing, input_range, mean, std)
+
+
+def _numbers(name: str, value, separator: str = ",") -> tuple[float, ...]:
+    items = value if isinstance(value, (list, tuple)) else str(value).split(separator)
+    try:
+        numbers = tuple(float(item) for item in items)
+    except (TypeError, ValueError):
+        numbers = ()
+    if not numbers:
+        example = "0:255" if separator == ":" else "0.485,0.456,0.406"
+        raise AtlasError(f"--{name.replace('_', '-')} must be numbers such as {example}, got '{value}'.")
+    return numbers
+
+
+def parse_display_channels(value: str | list | None) -> tuple[int, ...]:
+    """``3,2,1`` (1-based, as bands are usually numbered) -> (2, 1, 0); the default is the first three."""
+    if value is None:
+        return (0, 1, 2)
+    try:
+        numbers = tuple(int(part) for part in (value if isinstance(value, list) else str(value).split(",")))
+    except ValueError:
+        numbers = ()
+    if len(numbers) != 3 or min(numbers) < 1:
+        raise AtlasError(f"--display-channels must be three channel numbers from 1 up, e.g. 3,2,1; got '{value}'.")
+    return tuple(number - 1 for number in numbers)
 
 
 def resolve_examples(source: str | None, num_examples: int | None) -> ExampleSettings | None:

@@ -27,10 +27,10 @@ from generator.extractors import build_extractor
 from generator.files import write_atomically
 from generator.models import load_model
 from generator.objectives import mean_of_every_filter
-from generator.preprocessing import Preprocessing
+from generator.preprocessing import Preprocessing, PreprocessingChoice
 from generator.quiet import keras, stderr_silenced
 from generator.site import collect
-from generator.tiles import FLAT_STD
+from generator.tiles import FLAT_STD, split_strip
 
 ops = keras.ops
 NUM_VIEWS = 8
@@ -50,8 +50,22 @@ class LayerQuality:
     self_recognition_firing: float | None = None  # among the filters that are not silent
 
 
-def load_tile(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
+def load_tile(path: Path, num_channels: int = 3) -> np.ndarray:
+    """A tile as the model reads it, (H, W, C) in [0, 1]: grayscale, RGB, or every band from the channel strip
+    that ``path`` names (tiles.channel_strip)."""
+    with Image.open(path) as image:
+        if num_channels == 3:
+            pixels = np.asarray(image.convert("RGB"))
+        elif num_channels == 1:
+            pixels = np.asarray(image.convert("L"))[..., None]
+        else:
+            pixels = split_strip(np.asarray(image.convert("L")), num_channels)
+    return pixels.astype(np.float32) / 255.0
+
+
+def _tile_file(record: dict, num_channels: int) -> str:
+    """The file that holds every channel of a sign's image: the strip for bands, else the tile."""
+    return record["channels"] if num_channels not in (1, 3) else record["image"]
 
 
 def all_filter_activations(extractor, preprocessing: Preprocessing, images: np.ndarray, num_views: int,
@@ -92,8 +106,9 @@ def evaluate_layer(loaded, layer: dict, site: Path, target: str, filter_ids: lis
     entries = [entry for entry in layer["filters"] if filter_ids is None or entry["id"] in filter_ids]
     ids = [entry["id"] for entry in entries]
     extractor = build_extractor(loaded, layer["name"], target)
-    positives = np.stack([load_tile(site / entry["positive"]["image"]) for entry in entries])
-    negatives = np.stack([load_tile(site / entry["negative"]["image"]) for entry in entries])
+    channels = loaded.num_channels
+    positives = np.stack([load_tile(site / _tile_file(entry["positive"], channels), channels) for entry in entries])
+    negatives = np.stack([load_tile(site / _tile_file(entry["negative"], channels), channels) for entry in entries])
     tiles = np.concatenate([positives, negatives])
     flat = float(np.mean([(tile * 255).round().std() < FLAT_STD for tile in tiles]))
     positive_activations = all_filter_activations(extractor, loaded.preprocessing, positives, NUM_VIEWS)
@@ -113,7 +128,11 @@ def evaluate(site: Path, filters: str | None = None) -> list[LayerQuality]:
     record = collect(site)
     run = runs.read_run(site)
     model = run["model"]
-    loaded = load_model(model.get("source", model["name"]), model.get("weights_option", "default"))
+    declared = model.get("preprocessing_declared")
+    choice = PreprocessingChoice(**{key: tuple(value) if isinstance(value, list) else value
+                                    for key, value in declared.items()}) if declared else None
+    loaded = load_model(model.get("source", model["name"]), model.get("weights_option", "default"), choice,
+                        model.get("unsafe_deserialization", False))
     results = []
     for layer in record["layers"]:
         if not layer["filters"]:

@@ -29,7 +29,7 @@ from generator.files import write_atomically, writing
 from generator.layers import LayerInfo
 from generator.models import LoadedModel
 from generator.quiet import keras, stderr_silenced
-from generator.tiles import encode_webp
+from generator.tiles import displayed, encode_webp
 
 FORMAT = runs.EXAMPLES_FORMAT
 EXAMPLES_DIR, EXAMPLES_FILE = runs.EXAMPLES_DIR, runs.EXAMPLES_FILE
@@ -87,9 +87,9 @@ def _merge(current, image_ids, values, positions, largest: bool):
 class Summariser:
     """One compiled forward pass: uint8 images -> per layer (max, argmax, min, argmin) over positions, (B, F)."""
 
-    def __init__(self, loaded: LoadedModel, layer_names: list[str], image_size: int):
+    def __init__(self, loaded: LoadedModel, layer_names: list[str], image_size: int, num_channels: int = 3):
         self.extractor = build_multi_extractor(loaded, layer_names, target="pre_activation")
-        specs = self.extractor.compute_output_spec(keras.KerasTensor((1, image_size, image_size, 3)))
+        specs = self.extractor.compute_output_spec(keras.KerasTensor((1, image_size, image_size, num_channels)))
         specs = specs if isinstance(specs, (list, tuple)) else [specs]
         self.output_sizes = [(int(spec.shape[1]), int(spec.shape[2])) for spec in specs]
         self.weights = backends.model_weights(self.extractor)
@@ -150,24 +150,31 @@ def scan_key(loaded: LoadedModel, layers: list[LayerInfo], settings: ExampleSett
 
 
 def scan(loaded: LoadedModel, layers: list[LayerInfo], settings: ExampleSettings, out: Path, progress,
-         stop=None, images: ImageSet | None = None) -> dict | None:
+         stop=None, images: ImageSet | None = None, display_channels: tuple[int, ...] = (0, 1, 2)) -> dict | None:
     """Scan the image set and write ``examples/examples.json`` (and the images it names) into ``out``.
 
     Returns the record, or None when ``stop`` asked to stop first (the state so far is saved; the same call
-    resumes). A finished scan with the same key is not repeated. ``images``: the set, if already found."""
-    images = images or image_set(settings.source)
+    resumes), or when the model's channels cannot read the shipped photographs (a note says so). A finished scan
+    with the same key is not repeated. ``images``: the set, if already found. ``display_channels``: the bands a
+    source image of other than 1 or 3 channels shows as RGB."""
+    images = (images or image_set(settings.source)).for_channels(loaded.num_channels)
+    if images is None:
+        progress.note(f"Dataset examples skipped: the shipped photographs are RGB and the model reads "
+                      f"{loaded.num_channels} channels; give --examples FOLDER of .npy or .tif arrays.")
+        return None
     fixed = loaded.fixed_size
     image_size = fixed[0] if fixed else settings.image_size
     key = scan_key(loaded, layers, settings, images, image_size)
     existing = runs.read_examples(out)
     if existing is not None and existing.get("key") == key and neighbours.read_fingerprints(out, key):
         return existing
-    summariser = Summariser(loaded, [layer.name for layer in layers], image_size)
+    summariser = Summariser(loaded, [layer.name for layer in layers], image_size, loaded.num_channels)
     extremes, fingerprints, start, skipped = _resume(out, key, layers, settings.num_examples, len(images.paths))
     total = len(images.paths)
     progress.start_layer("dataset examples", total=total, done=start, unit="images")
     position, since_save = start, 0
-    for image_ids, pixels, num_skipped in batches(images.paths, start, image_size, settings.batch_size):
+    for image_ids, pixels, num_skipped in batches(images.paths, start, image_size, settings.batch_size,
+                                                         loaded.num_channels):
         summaries = summariser(pixels)
         for running, summary in zip(extremes, summaries):
             running.add(image_ids, *summary)
@@ -186,7 +193,7 @@ def scan(loaded: LoadedModel, layers: list[LayerInfo], settings: ExampleSettings
     if skipped:
         progress.note(f"Dataset examples: skipped {skipped} unreadable file{'s' if skipped != 1 else ''}.")
     record = _record(key, loaded, images, layers, extremes, summariser.output_sizes, image_size, skipped, settings)
-    _write_images(out, images, record, image_size)
+    _write_images(out, images, record, image_size, loaded.num_channels, display_channels)
     fingerprints.write(out, key, [layer.name for layer in layers])
     write_atomically(out / EXAMPLES_FILE, json.dumps(record, separators=(",", ":")).encode())
     (out / STATE_FILE).unlink(missing_ok=True)
@@ -255,12 +262,15 @@ def _image_file(images: ImageSet, index: int) -> str:
     return f"{EXAMPLES_DIR}/images/{digest}.webp"
 
 
-def _write_images(out: Path, images: ImageSet, record: dict, image_size: int) -> None:
-    """Each source image that some filter shows, once, at the size it was scanned (the site crops patches)."""
+def _write_images(out: Path, images: ImageSet, record: dict, image_size: int, num_channels: int,
+                  display_channels: tuple[int, ...]) -> None:
+    """Each source image that some filter shows, once, at the size it was scanned (the site crops patches), as
+    its tiles show it (grayscale, RGB, or the display channels)."""
     for entry in record["images"]:
-        pixels = load_square(images.root / entry["name"], image_size)
+        pixels = load_square(images.root / entry["name"], image_size, num_channels)
         if pixels is None:
             raise AtlasError(f"'{images.root / entry['name']}' could be read during the scan but not now: was it "
                              f"changed? Run the build again.")
         with writing(f"'{out / entry['file']}'"):
-            write_atomically(out / entry["file"], encode_webp(pixels, SOURCE_IMAGE_QUALITY))
+            write_atomically(out / entry["file"], encode_webp(displayed(pixels, display_channels),
+                                                              SOURCE_IMAGE_QUALITY))

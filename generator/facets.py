@@ -27,7 +27,7 @@ from generator.methods import METHODS, MethodSettings, method_named
 from generator.models import LoadedModel
 from generator.objectives import OBJECTIVES, mean_activation
 from generator.quiet import keras, stderr_silenced
-from generator.tiles import write_tile
+from generator.tiles import displayed, write_tile
 
 ops = keras.ops
 FACET_STREAM = 17  # facets' random generators: [seed, layer, filter, FACET_STREAM, k], apart from the main image's
@@ -68,7 +68,7 @@ class FacetOptimizer:
         self.settings, self.num_facets, self.filters_per_batch = settings, num_facets, filters_per_batch
         self.layer_key = layer_key
         method = method_named(settings.name)
-        self.parameterisation = method.parameterisation(settings.size)
+        self.parameterisation = method.parameterisation(settings.size, loaded.num_channels)
         self.views = method.views(settings)
         self.update = method.update()
         preprocessing, parameterisation, views = loaded.preprocessing, self.parameterisation, self.views
@@ -151,7 +151,8 @@ def facets_key(unit: runs.Unit, num_facets: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def build(loaded: LoadedModel, plans, num_facets: int, out: Path, units=None, progress=None, stop=None) -> int:
+def build(loaded: LoadedModel, plans, num_facets: int, out: Path, units=None, progress=None, stop=None,
+          display_channels: tuple[int, ...] = (0, 1, 2)) -> int:
     """The facets of every unit of ``plans`` (or of ``units``, a shard's) without a current facet manifest:
     tiles ``tiles/<layer>/<id>-facet-<k>.png`` (and WebP thumbnails), then the manifest. Returns the filters
     done. Runs in this process, after the main images."""
@@ -182,7 +183,8 @@ def build(loaded: LoadedModel, plans, num_facets: int, out: Path, units=None, pr
                     facets = []
                     for facet in range(num_facets):
                         path = facet_tile_path(unit.slug, filter_id, facet)
-                        write_tile(out / path, tile(result.images[index, facet], plan.method.size))
+                        write_tile(out / path, displayed(tile(result.images[index, facet], plan.method.size),
+                                                             display_channels))
                         value = float(result.activations[index, facet])
                         facets.append({"image": path, "thumbnail": str(Path(path).with_suffix(".webp")),
                                        "activation": float(f"{value:.5g}") if np.isfinite(value) else None})

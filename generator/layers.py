@@ -11,6 +11,8 @@ from generator.models import LoadedModel
 from generator.quiet import keras
 
 SPATIAL_LAYER_TYPES = ("Conv2D", "SeparableConv2D", "DepthwiseConv2D", "Conv2DTranspose")
+# A Dense layer's units (a classifier's classes) are filters without a map: one value each, over the whole image.
+CLASS_LAYER_TYPES = ("Dense",)
 # The default atlas of the embedded model: the last conv of each block. Other models default to every conv layer.
 DEFAULT_LAYERS = {"vgg16-hed": ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3")}
 
@@ -55,18 +57,21 @@ def receptive_fields(model) -> dict[str, int]:
 
 
 def spatial_layers(loaded: LoadedModel, size: int = 224) -> list[LayerInfo]:
-    """Every conv-like layer (4-D output: height, width, filters), with its output size at ``size`` pixels."""
+    """Every conv-like layer (4-D output: height, width, filters) and every Dense layer (its units: output size
+    1x1, the whole image its receptive field), with its output size at ``size`` pixels."""
     model = loaded.model
     size_hw = loaded.fixed_size or (size, size)
-    candidates = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"
-                  and len(getattr(layer, "output", None).shape if hasattr(layer, "output") else ()) == 4]
+    candidates = [layer for layer in model.layers if type(layer).__name__ != "InputLayer" and hasattr(layer, "output")
+                  and (len(layer.output.shape) == 4 or (type(layer).__name__ in CLASS_LAYER_TYPES
+                                                        and len(layer.output.shape) == 2))]
     if not candidates:
         return []
     shapes = output_shapes(model, [layer.output for layer in candidates], size_hw)
     fields = receptive_fields(model)
     return [
-        LayerInfo(name=layer.name, kind=type(layer).__name__, num_filters=int(shape[-1]),
-                  output_size=(int(shape[1]), int(shape[2])), receptive_field=fields.get(layer.name, 1),
+        LayerInfo(name=loaded.display_name(layer), kind=type(layer).__name__, num_filters=int(shape[-1]),
+                  output_size=(int(shape[1]), int(shape[2])) if len(shape) == 4 else (1, 1),
+                  receptive_field=fields.get(layer.name, 1) if len(shape) == 4 else max(size_hw),
                   fused_activation=activation_name(layer))
         for layer, shape in zip(candidates, shapes)
     ]
@@ -74,8 +79,8 @@ def spatial_layers(loaded: LoadedModel, size: int = 224) -> list[LayerInfo]:
 
 def output_size_at(loaded: LoadedModel, layer_name: str, size: int) -> tuple[int, int]:
     """(height, width) of a layer's output for a size x size input."""
-    shape = output_shapes(loaded.model, [loaded.model.get_layer(layer_name).output], (size, size))[0]
-    return int(shape[1]), int(shape[2])
+    shape = output_shapes(loaded.model, [loaded.get_layer(layer_name).output], (size, size))[0]
+    return (int(shape[1]), int(shape[2])) if len(shape) == 4 else (1, 1)
 
 
 def select_layers(loaded: LoadedModel, patterns: tuple[str, ...] | None, size: int = 224) -> list[LayerInfo]:
@@ -86,7 +91,7 @@ def select_layers(loaded: LoadedModel, patterns: tuple[str, ...] | None, size: i
     if patterns is None:
         patterns = DEFAULT_LAYERS.get(loaded.name) or tuple(_conv_names(spatial))
     by_name = {info.name: info for info in spatial}
-    all_names = [layer.name for layer in loaded.model.layers]
+    all_names = [loaded.display_name(layer) for layer in loaded.model.layers]
     chosen: list[str] = []
     for pattern in patterns:
         if any(character in pattern for character in "*?["):
@@ -133,5 +138,5 @@ def output_shapes(model, tensors: list, size_hw: tuple[int, int]) -> list[tuple]
     if not tensors:
         return []
     probe = keras.Model(model.inputs, tensors)
-    specs = probe.compute_output_spec(keras.KerasTensor((1, *size_hw, 3)))
+    specs = probe.compute_output_spec(keras.KerasTensor((1, *size_hw, model.inputs[0].shape[-1])))
     return [tuple(spec.shape) for spec in (specs if isinstance(specs, (list, tuple)) else [specs])]

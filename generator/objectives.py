@@ -37,11 +37,15 @@ DEFAULT_OBJECTIVE = "channel"
 
 def mean_activation(outputs, filter_ids, of_maps=mean_of_maps):
     """Per image b: ``of_maps`` (the trimmed mean unless given) of ``outputs[b, :, :, filter_ids[b]]``, picked
-    by gather."""
+    by gather; for a Dense layer's (B, units) output, unit ``filter_ids[b]``'s value."""
+    if len(outputs.shape) == 2:
+        return ops.cast(ops.take_along_axis(outputs, ops.reshape(filter_ids, (-1, 1)), axis=1)[:, 0], "float32")
     picked = ops.take_along_axis(outputs, ops.reshape(filter_ids, (-1, 1, 1, 1)), axis=3)
     return of_maps(picked[..., 0])
 
 
 def mean_of_every_filter(outputs):
-    """Per image: the trimmed mean of every filter's map, (B, C)."""
+    """Per image: the trimmed mean of every filter's map, (B, C); a Dense layer's units as they are."""
+    if len(outputs.shape) == 2:
+        return ops.cast(outputs, "float32")
     return ops.mean(ops.cast(trimmed(outputs), "float32"), axis=(1, 2))

@@ -27,7 +27,7 @@ ops = keras.ops
 
 @dataclass(frozen=True)
 class BatchResult:
-    images: np.ndarray  # (N, H, W, 3) RGB as the method's parameterisation shows it (its ``tile`` makes tiles)
+    images: np.ndarray  # (N, H, W, C) as the method's parameterisation shows it (its ``tile`` makes tiles)
     activations: np.ndarray  # (N, steps + 1): mean activation before each step, then after the last
     snapshots: dict[int, np.ndarray] = field(default_factory=dict)  # step count -> the images after that step
 
@@ -36,14 +36,15 @@ class Optimizer:
     """Optimises batches of (filter, sign) images for one layer with one compiled step."""
 
     def __init__(self, extractor, settings: MethodSettings, batch_size: int, preprocessing: Preprocessing,
-                 layer_key: int = 0):
+                 layer_key: int = 0, num_channels: int = 3):
         self.extractor = extractor
         self.settings = settings
         self.batch_size = batch_size
         self.preprocessing = preprocessing
         self.layer_key = layer_key
+        self.num_channels = num_channels
         method = method_named(settings.name)
-        self.parameterisation = method.parameterisation(settings.size)
+        self.parameterisation = method.parameterisation(settings.size, num_channels)
         self.views = method.views(settings)
         self.update = method.update()
         self.num_traces = 0

@@ -6,6 +6,9 @@ A parameterisation turns per-image generators into initial parameters, parameter
 - ``pixels`` (the classic method): the pixels themselves, as the tutorial does.
 - ``fourier``: a spectrum per colour channel, scaled by 1/frequency so that every frequency is equally easy to
   change, mapped through ImageNet's colour correlation and a sigmoid (Olah et al., Distill 2017).
+
+Both take the model's number of input channels. Only three channels are taken as RGB and colour-decorrelated;
+any other count (grayscale, multispectral bands) has no known correlation, so its channels stay independent.
 """
 
 from __future__ import annotations
@@ -36,11 +39,13 @@ class PixelParameterisation:
     tutorial's computation exactly.
     """
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, num_channels: int = 3):
         self.size = size
+        self.num_channels = num_channels
 
     def initial(self, generators: list[np.random.Generator]) -> np.ndarray:
-        return np.stack([generator.random((self.size, self.size, 3), dtype=np.float32) for generator in generators])
+        shape = (self.size, self.size, self.num_channels)
+        return np.stack([generator.random(shape, dtype=np.float32) for generator in generators])
 
     def to_rgb(self, params):
         return params
@@ -51,10 +56,13 @@ class PixelParameterisation:
 
 class FourierParameterisation:
     """A complex spectrum per channel (real and imaginary parts as parameters), 1/frequency scaled, inverse
-    FFT, colour decorrelation, sigmoid. Parameters: (B, 2, 3, H, W)."""
+    FFT, colour decorrelation (three channels only), sigmoid. Parameters: (B, 2, C, H, W)."""
 
-    def __init__(self, size: int, decay_power: float = 1.0, initial_std: float = 0.01):
+    def __init__(self, size: int, num_channels: int = 3, decay_power: float = 1.0, initial_std: float = 0.01):
         self.size = size
+        self.num_channels = num_channels
+        # Three channels are RGB and decorrelated as ImageNet's colours; other counts are left as they are.
+        self.correlation = COLOUR_CORRELATION if num_channels == 3 else np.eye(num_channels, dtype=np.float32)
         self.initial_std = initial_std
         frequencies = np.sqrt(np.fft.fftfreq(size)[:, None] ** 2 + np.fft.fftfreq(size)[None, :] ** 2)
         scale = 1.0 / np.maximum(frequencies, 1.0 / size) ** decay_power
@@ -62,14 +70,16 @@ class FourierParameterisation:
         self.scale = (scale / np.sqrt(np.mean(scale ** 2)) * size).astype(np.float32)
 
     def initial(self, generators: list[np.random.Generator]) -> np.ndarray:
-        shape = (2, 3, self.size, self.size)
+        shape = (2, self.num_channels, self.size, self.size)
         return np.stack([generator.normal(0, self.initial_std, shape).astype(np.float32) for generator in generators])
 
     def decorrelated(self, params):
-        """The image before the sigmoid, (B, H, W, 3)."""
+        """The image before the sigmoid, (B, H, W, C)."""
         scale = ops.convert_to_tensor(self.scale)
         real, _ = ops.ifft2((params[:, 0] * scale, params[:, 1] * scale))
         channels_last = ops.transpose(real, (0, 2, 3, 1))
+        if self.num_channels != 3:
+            return channels_last
         return ops.matmul(channels_last, ops.convert_to_tensor(COLOUR_CORRELATION.T))
 
     def to_rgb(self, params):
@@ -79,9 +89,9 @@ class FourierParameterisation:
         return ops.convert_to_numpy(self.to_rgb(ops.convert_to_tensor(params)))
 
     def from_image(self, images: np.ndarray) -> np.ndarray:
-        """Parameters that give ``images`` (RGB in (0, 1)): the inverse of ``to_rgb``."""
+        """Parameters that give ``images`` (in (0, 1), C channels): the inverse of ``to_rgb``."""
         logits = np.log(images) - np.log1p(-images)
-        correlated = logits @ np.linalg.inv(COLOUR_CORRELATION.T)
+        correlated = logits @ np.linalg.inv(self.correlation.T)
         spectrum = np.fft.fft2(rearrange(correlated, "b h w c -> b c h w")) / self.scale
         return np.stack([spectrum.real, spectrum.imag], axis=1).astype(np.float32)
 

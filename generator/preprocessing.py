@@ -1,9 +1,9 @@
-"""What the model expects as input: images are optimised as RGB in [0, 1] and mapped into the model's input space.
+"""What the model expects as input: images are optimised in [0, 1] and mapped into the model's input space.
 
 A ``Preprocessing`` is a named, callable record; the loaded model carries one (models.LoadedModel), and the
 optimiser, the dataset-example scan and the evaluation call it in the graph, so gradients flow through it.
 The order is fixed: scale and offset, then minus ``mean``, divided by ``std`` (per channel), then the channel
-order reversed where the model reads BGR.
+order reversed where the model reads BGR. A user's declaration (``PreprocessingChoice``) replaces the model's own.
 """
 
 from __future__ import annotations
@@ -44,13 +44,57 @@ class Preprocessing:
             inputs = ops.flip(inputs, axis=-1)
         return inputs
 
+    @property
+    def description(self) -> str:
+        """One line: what the model is given, e.g. ``caffe: pixels in [0, 255], BGR, minus mean (...)``."""
+        low, high = self.offset, self.offset + self.scale
+        parts = [f"pixels in [{low:g}, {high:g}]"]
+        if self.reverse_channels:
+            parts.append("BGR")
+        if self.mean is not None:
+            parts.append(f"minus mean ({', '.join(f'{value:g}' for value in self.mean)})")
+        if self.std is not None:
+            parts.append(f"divided by std ({', '.join(f'{value:g}' for value in self.std)})")
+        return f"{self.name}: {', '.join(parts)}"
+
+
+@dataclass(frozen=True)
+class PreprocessingChoice:
+    """What the user declared of a model's input (--preprocessing, --input-range, --mean, --std); None: not given.
+    ``mean`` and ``std`` are in the units of the input range, one value per channel (or one for all)."""
+
+    preset: str | None = None
+    input_range: tuple[float, float] | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    def applied_to(self, default: Preprocessing, num_channels: int) -> Preprocessing:
+        """``default`` (the model's own) with what was declared put in its place."""
+        base = preset(self.preset) if self.preset is not None else default
+        for name, values in (("mean", self.mean), ("std", self.std)):
+            if values is not None and len(values) not in (1, num_channels):
+                raise AtlasError(f"--{name} gives {len(values)} values, but the model reads {num_channels} "
+                                 f"channels: give one value per channel, or one for all.")
+        if self.input_range is None and self.mean is None and self.std is None:
+            return base
+        scale, offset = base.scale, base.offset
+        if self.input_range is not None:
+            low, high = self.input_range
+            scale, offset = high - low, low
+        parts = [f"range {offset:g}:{offset + scale:g}"]
+        parts += [f"{name} {','.join(f'{value:g}' for value in values)}" for name, values in
+                  (("mean", self.mean), ("std", self.std)) if values is not None]
+        return Preprocessing(f"{base.name}, {', '.join(parts)}" if self.preset else ", ".join(parts), scale, offset,
+                             self.mean if self.mean is not None else base.mean,
+                             self.std if self.std is not None else base.std, base.reverse_channels)
+
 
 # How each family of models expects its input.
 PRESETS = {
     "caffe": Preprocessing("caffe", scale=255.0, mean=IMAGENET_MEAN_RGB, reverse_channels=True),  # BGR minus mean
     "tf": Preprocessing("tf", scale=2.0, offset=-1.0),  # [-1, 1]
     "torch": Preprocessing("torch", mean=tuple(m / 255.0 for m in IMAGENET_MEAN_RGB), std=IMAGENET_STD_RGB),
-    "none": Preprocessing("none", scale=255.0),  # the model rescales [0, 255] itself
+    "none": Preprocessing("none", scale=255.0),  # raw pixels: the model rescales [0, 255] itself
     "unit": Preprocessing("unit"),  # [0, 1] as is
 }
 

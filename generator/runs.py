@@ -22,7 +22,7 @@ import numpy as np
 from generator.errors import AtlasError
 from generator.facet_records import copy_facets
 from generator.files import copy_file, write_atomically, writing
-from generator.tiles import status_of, write_tile
+from generator.tiles import channel_strip, displayed, encode_png, status_of, write_tile
 
 FORMAT = 1
 RUN_FILE = "run.json"
@@ -34,6 +34,7 @@ FINGERPRINTS_FILE = f"{EXAMPLES_DIR}/fingerprints.npz"  # each filter's maximum 
 CIRCUITS_DIR = "circuits"  # a file per pair of consecutive layers (circuits.py)
 SIGNS = (("positive", 1.0), ("negative", -1.0))  # each filter's two images: its pattern, and it taken out
 SIGN_NAMES = tuple(name for name, _ in SIGNS)
+FILE_KEYS = ("image", "thumbnail", "channels")  # the files a sign's record may name ("channels": N-band images)
 
 
 def layer_slug(name: str) -> str:
@@ -83,6 +84,11 @@ def tile_path(slug: str, filter_id: int, sign: str) -> str:
     return f"tiles/{slug}/{filter_id:04d}-{sign}.png"
 
 
+def channels_path(slug: str, filter_id: int, sign: str) -> str:
+    """Site-relative path of the strip of a multi-band image's channels, one grayscale image each."""
+    return f"tiles/{slug}/{filter_id:04d}-{sign}-channels.png"
+
+
 def filter_page_path(slug: str, filter_id: int) -> str:
     return f"layers/{slug}/{filter_id:04d}.html"
 
@@ -98,7 +104,7 @@ def read_manifest(unit: Unit, out: Path) -> dict | None:
         return None
     for record in manifest.get("filters", []):
         for sign in SIGN_NAMES:
-            if not all((out / record[sign][key]).is_file() for key in ("image", "thumbnail") if key in record[sign]):
+            if not all((out / record[sign][key]).is_file() for key in FILE_KEYS if key in record[sign]):
                 return None
     return manifest
 
@@ -111,19 +117,29 @@ def write_manifest(unit: Unit, out: Path, filters: list[dict], details: dict) ->
         write_atomically(unit.manifest_path(out), json.dumps(manifest, separators=(",", ":")).encode())
 
 
-def write_unit(unit: Unit, result, tile: Callable[[np.ndarray, int], np.ndarray], size: int, out: Path) -> None:
+def write_unit(unit: Unit, result, tile: Callable[[np.ndarray, int], np.ndarray], size: int, out: Path,
+               display_channels: tuple[int, ...] = (0, 1, 2)) -> None:
     """A unit's tiles first (atomically), its manifest last: a unit with a manifest is complete. ``result`` is a
-    ``workers.UnitResult``; ``tile`` the method's (image, size) -> uint8 tile."""
+    ``workers.UnitResult``; ``tile`` the method's (image, size) -> uint8 tile. Images of one channel become
+    grayscale tiles, of three RGB tiles; any other count shows ``display_channels`` as RGB and gets a strip of
+    every channel beside it."""
     records = {filter_id: {"id": filter_id, "page": filter_page_path(unit.slug, filter_id)}
                for filter_id in unit.filter_ids}
     for sign_name, sign in result.signs.items():
         for index, filter_id in enumerate(unit.filter_ids):
             raw = sign.images[index]
-            image = tile(raw, size)
+            channels = tile(raw, size)
+            image = displayed(channels, display_channels)
             path = tile_path(unit.slug, filter_id, sign_name)
             write_tile(out / path, image)
+            extra = {}
+            if channels.shape[-1] not in (1, 3):
+                extra["channels"] = channels_path(unit.slug, filter_id, sign_name)
+                with writing(f"'{out / extra['channels']}'"):
+                    write_atomically(out / extra["channels"], encode_png(channel_strip(channels)))
             curve = sign.activations[index]
             records[filter_id][sign_name] = {
+                **extra,
                 "image": path,
                 "thumbnail": str(Path(path).with_suffix(".webp")),
                 "activation_before": _finite_or_none(curve[0]),
@@ -205,7 +221,7 @@ def merge_units(source: Path, target: Path) -> int:
             continue
         for record in manifest["filters"]:
             for sign in SIGN_NAMES:
-                for key in ("image", "thumbnail"):
+                for key in FILE_KEYS:
                     if key in record[sign]:
                         copy_file(source, target, record[sign][key])
         copy_file(source, target, unit.manifest_path(Path()))  # last: the unit is done once its manifest is there

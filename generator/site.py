@@ -59,6 +59,7 @@ def collect(out: Path) -> dict:
             "page": f"layers/{slug}/index.html",
             "contact_sheet": f"layers/{slug}/contact-sheet.png" if filters else None,
             "example_patch_size": found["patch_size"] if found is not None else None,
+            **({"labels": layer["labels"]} if "labels" in layer else {}),  # class names of a Dense layer's units
             "filters": sorted(filters, key=lambda record: record["id"]),
         })
     circuit_records.for_site(out, layers)

@@ -34,6 +34,34 @@ def deprocess_unit(image: np.ndarray, crop: int = 0) -> np.ndarray:
     return image[crop:image.shape[0] - crop, crop:image.shape[1] - crop, :] if crop else image
 
 
+def displayed(tile: np.ndarray, display_channels: tuple[int, ...] = (0, 1, 2)) -> np.ndarray:
+    """What a tile shows of a (H, W, C) image: one channel as grayscale (H, W), three as RGB, any other count as
+    the three ``display_channels`` (0-based) taken as red, green and blue."""
+    channels = tile.shape[-1]
+    if channels == 1:
+        return tile[..., 0]
+    if channels == 3:
+        return tile
+    return np.ascontiguousarray(tile[..., list(display_channels)])
+
+
+STRIP_GAP = 2
+
+
+def channel_strip(tile: np.ndarray, gap: int = STRIP_GAP) -> np.ndarray:
+    """Every channel of a (H, W, C) tile as its own grayscale image at the tile's size, side by side with white
+    gaps: lossless, so the evaluation reads every channel back (``split_strip``)."""
+    cells = [np.pad(tile[..., channel], ((0, 0), (0, gap)), constant_values=255) for channel in range(tile.shape[-1])]
+    return np.concatenate(cells, axis=1)[:, :-gap] if gap else np.concatenate(cells, axis=1)
+
+
+def split_strip(strip: np.ndarray, num_channels: int, gap: int = STRIP_GAP) -> np.ndarray:
+    """The (H, W, C) tile back from its ``channel_strip``."""
+    width = (strip.shape[1] - gap * (num_channels - 1)) // num_channels
+    return np.stack([strip[:, index * (width + gap):index * (width + gap) + width] for index in range(num_channels)],
+                    axis=-1)
+
+
 def status_of(raw: np.ndarray, tile: np.ndarray, activations: np.ndarray) -> str:
     """ok, flat (no visible pattern) or non-finite (the optimisation diverged)."""
     if not (np.isfinite(raw).all() and np.isfinite(activations).all()):
@@ -42,8 +70,8 @@ def status_of(raw: np.ndarray, tile: np.ndarray, activations: np.ndarray) -> str
 
 
 def encode_png(tile: np.ndarray, palette: bool = False) -> bytes:
-    """Lossless RGB PNG; or, with ``palette``, 256 colours: for overviews such as contact sheets, never for tiles
-    (docs/quality.md#palette-tiles)."""
+    """Lossless PNG (grayscale for (H, W), RGB for (H, W, 3)); or, with ``palette``, 256 colours: for overviews
+    such as contact sheets, never for tiles (docs/quality.md#palette-tiles)."""
     import io
 
     image = Image.fromarray(tile)
@@ -58,7 +86,7 @@ THUMBNAIL_SIZE = 96
 
 
 def encode_webp(pixels: np.ndarray, quality: int = 85) -> bytes:
-    """Lossy WebP of an RGB uint8 image."""
+    """Lossy WebP of a uint8 image (RGB, or grayscale (H, W))."""
     import io
 
     buffer = io.BytesIO()

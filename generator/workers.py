@@ -20,6 +20,7 @@ from generator.methods import MethodSettings
 from generator.models import LoadedModel, load_model
 from generator.optimize import Optimizer
 from generator.precision import precision_policy
+from generator.preprocessing import PreprocessingChoice
 from generator.runs import SIGNS
 
 _MODELS: dict[tuple, LoadedModel] = {}
@@ -36,13 +37,15 @@ class UnitTask:
     method: MethodSettings
     batch_size: int | None  # None: the largest that fits this worker's device
     filter_ids: tuple[int, ...]
+    preprocessing: PreprocessingChoice | None = None  # the user's declaration of the input, if any
+    unsafe_deserialization: bool = False  # the model file's Lambda layers may load
 
 
 @dataclass(frozen=True)
 class SignResult:
     """One sign's images of a unit's filters, in filter order, and each image's activation curve."""
 
-    images: np.ndarray  # (filters, H, W, 3)
+    images: np.ndarray  # (filters, H, W, C)
     activations: np.ndarray  # (filters, steps + 1)
 
 
@@ -56,9 +59,14 @@ class UnitResult:
     compile_seconds: float  # time the layer's first compiled calls took in that process (counted once)
 
 
-def remember_model(model: str, weights: str, loaded: LoadedModel) -> None:
-    """Let this process reuse a model it has already loaded."""
-    _MODELS[(model, weights, keras_policy())] = loaded
+def model_key(source) -> tuple:
+    """What names a loaded model in this process: ``source`` is a UnitTask or the run's settings."""
+    return (source.model, source.weights, source.preprocessing, source.unsafe_deserialization, keras_policy())
+
+
+def remember_model(key: tuple, loaded: LoadedModel) -> None:
+    """Let this process reuse a model it has already loaded (``key``: ``model_key``)."""
+    _MODELS[key] = loaded
 
 
 def keras_policy() -> str:
@@ -68,14 +76,14 @@ def keras_policy() -> str:
 
 
 def _loaded(task: UnitTask) -> LoadedModel:
-    key = (task.model, task.weights, keras_policy())
+    key = model_key(task)
     if key not in _MODELS:
-        _MODELS[key] = load_model(task.model, task.weights)
+        _MODELS[key] = load_model(task.model, task.weights, task.preprocessing, task.unsafe_deserialization)
     return _MODELS[key]
 
 
 def _optimizer_key(task: UnitTask) -> tuple:
-    return task.model, task.weights, task.layer, task.method.key(), task.batch_size
+    return *model_key(task)[:4], task.layer, task.method.key(), task.batch_size
 
 
 def layer_optimizer(task: UnitTask) -> Optimizer:
@@ -88,7 +96,8 @@ def layer_optimizer(task: UnitTask) -> Optimizer:
                                                           len(SIGNS) * len(task.filter_ids),
                                                           backends.gpu_available())
         layer_key = runs.layer_key(loaded.name, task.layer, task.method.key(), task.method.size)
-        _OPTIMIZERS[key] = Optimizer(extractor, task.method, batch_size, loaded.preprocessing, layer_key)
+        _OPTIMIZERS[key] = Optimizer(extractor, task.method, batch_size, loaded.preprocessing, layer_key,
+                                     loaded.num_channels)
     return _OPTIMIZERS[key]
 
 
@@ -110,7 +119,7 @@ def optimise_unit(task: UnitTask) -> UnitResult:
                     raise
                 _OPTIMIZERS[_optimizer_key(task)] = Optimizer(optimizer.extractor, task.method,
                                                               optimizer.batch_size // 2, optimizer.preprocessing,
-                                                              optimizer.layer_key)
+                                                              optimizer.layer_key, optimizer.num_channels)
     images = np.concatenate([part.images for part in parts])
     activations = np.concatenate([part.activations for part in parts])
     count = len(task.filter_ids)

@@ -56,3 +56,87 @@ def write_planted_images(folder: Path) -> Path:
     (folder / "broken.png").write_bytes(b"not an image at all")
     (folder / "notes.txt").write_text("not an image, not counted")
     return folder
+
+
+# --- user models: small .keras files of other inputs than the tiny CNN's ---------------------------------------
+
+def save_model(model, folder: Path, name: str) -> str:
+    """The model saved as ``folder/name.keras``; returns the path as --model takes it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.keras"
+    model.save(path)
+    return str(path)
+
+
+def grayscale_cnn(size: int = 28, rescaling: bool = True):
+    """A 1-channel CNN of fixed size: Rescaling(1/255) first (raw pixels in) unless ``rescaling`` is off."""
+    import numpy as np
+
+    from generator.quiet import keras
+
+    inputs = keras.Input((size, size, 1), name="digit")
+    x = keras.layers.Rescaling(1 / 255, name="rescale")(inputs) if rescaling else inputs
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv_a")(x)
+    x = keras.layers.Conv2D(6, 3, padding="same", name="conv_b")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="average")(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="logits")(x), name="grayscale")
+    random = np.random.default_rng(3)
+    model.set_weights([random.normal(0, 0.5, size=w.shape).astype("float32") for w in model.get_weights()])
+    return model
+
+
+def fourth_channel_cnn(size: int = 64):
+    """4 input channels; filter 0 of ``bands`` reads only channel 4 (1-based), the others read all four."""
+    import numpy as np
+
+    from generator.quiet import keras
+
+    inputs = keras.Input((size, size, 4), name="bands_in")
+    layer = keras.layers.Conv2D(3, 3, padding="same", name="bands")
+    x = layer(inputs)
+    outputs = keras.layers.Dense(2, name="logits")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, outputs, name="four_bands")
+    random = np.random.default_rng(4)
+    kernel = random.normal(0, 0.5, size=(3, 3, 4, 3)).astype("float32")
+    kernel[:, :, :, 0] = 0.0
+    kernel[:, :, 3, 0] = 1.0  # filter 0: the sum of channel 4 around each pixel
+    layer.set_weights([kernel, np.zeros(3, "float32")])
+    return model
+
+
+def red_detector_cnn(size: int = 16):
+    """Rescaling(1/255), then a conv whose filter 0 is red minus green minus blue (in [0, 1] units)."""
+    import numpy as np
+
+    from generator.quiet import keras
+
+    inputs = keras.Input((size, size, 3), name="photo")
+    x = keras.layers.Rescaling(1 / 255, name="rescale")(inputs)
+    conv = keras.layers.Conv2D(2, 1, name="colour")
+    model = keras.Model(inputs, conv(x), name="red_detector")
+    kernel = np.zeros((1, 1, 3, 2), np.float32)
+    kernel[0, 0, :, 0] = (1.0, -1.0, -1.0)
+    kernel[0, 0, :, 1] = (-1.0, 1.0, -1.0)
+    conv.set_weights([kernel, np.zeros(2, np.float32)])
+    return model
+
+
+def transfer_learning_model(size: int = 32):
+    """``Sequential([Rescaling, base, pooling, dense])`` around a small functional ``base`` (as transfer learning
+    wraps a keras.applications trunk)."""
+    import numpy as np
+
+    from generator.quiet import keras
+
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="block_1_conv")(inputs)
+    x = keras.layers.BatchNormalization(name="block_1_bn")(x)
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="block_2_project")(x)
+    base = keras.Model(inputs, keras.layers.Activation("relu", name="block_2_relu")(x), name="base")
+    random = np.random.default_rng(6)
+    for name in ("block_1_conv", "block_2_project"):
+        layer = base.get_layer(name)
+        layer.set_weights([random.normal(0, 0.4, size=w.shape).astype("float32") for w in layer.get_weights()])
+    return keras.Sequential([keras.Input((size, size, 3)), keras.layers.Rescaling(1 / 255, name="rescale"), base,
+                             keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, name="logits")],
+                            name="classifier")

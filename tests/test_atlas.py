@@ -1,17 +1,27 @@
 """End to end on the tiny CNN: the run, resume, and the site it renders."""
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
-from helpers import tiny_settings
+from helpers import (
+    fourth_channel_cnn,
+    grayscale_cnn,
+    red_detector_cnn,
+    save_model,
+    tiny_settings,
+    transfer_learning_model,
+)
 from PIL import Image
 from sitecheck import broken_links
 
 from generator import atlas
 from generator.config import FACETS_IN_FULL, auto_size
+from generator.errors import AtlasError
 from generator.methods import METHODS
 from generator.site import render
+from generator.tiles import split_strip
 
 
 def test_build_writes_tiles_pages_and_record(tmp_path):
@@ -102,3 +112,160 @@ def test_the_full_run_estimate_scales_work_and_counts_compilation_once(tmp_path)
     scale = (full.settings.steps / 8) * (full_size / 16) ** 2
     expected = 6.0 + (10.0 - 6.0) / 4 * 16 * scale * (1 + FACETS_IN_FULL / 2)  # two images per filter, and facets
     assert atlas.estimate_full_seconds(report, settings, run) == pytest.approx(expected)
+
+
+def user_settings(out, model: str, **given):
+    """A small full run of a user's model file (fourier, 12 steps, no dataset examples unless given)."""
+    from generator.config import AtlasConfig, resolve
+
+    config = AtlasConfig(model=model, method="fourier", steps=12, profile="full", out=str(out), examples="none",
+                         batch_size=8)
+    return resolve(dataclasses.replace(config, **given), has_gpu=False)
+
+
+def built_filters(out, layer_index: int = 0) -> list[dict]:
+    return json.loads((out / "atlas.json").read_text())["layers"][layer_index]["filters"]
+
+
+@pytest.mark.parametrize("rescaling", [True, False])
+def test_a_grayscale_model_of_fixed_size_gets_grayscale_tiles_that_move_its_filters(tmp_path, rescaling):
+    model = save_model(grayscale_cnn(28, rescaling), tmp_path / "models", "digits")
+    atlas.build(user_settings(tmp_path / "site", model, layers=("conv_b",)))
+    run = json.loads((tmp_path / "site/run.json").read_text())
+    assert run["model"]["preprocessing"] == ("none" if rescaling else "unit")  # raw pixels, or [0, 1]
+    filters = built_filters(tmp_path / "site")
+    assert len(filters) == 6
+    for entry in filters:
+        tile = Image.open(tmp_path / "site" / entry["positive"]["image"])
+        assert tile.mode == "L" and tile.size == (28, 28)
+        assert "channels" not in entry["positive"]
+    assert np.mean([e["positive"]["activation_after"] > e["positive"]["activation_before"] for e in filters]) >= 0.8
+    assert np.mean([e["negative"]["activation_after"] < e["negative"]["activation_before"] for e in filters]) >= 0.8
+    with pytest.raises(AtlasError, match="takes only 28x28 inputs, so --size 64"):
+        atlas.build(user_settings(tmp_path / "other", model, layers=("conv_b",), size=64))
+
+
+def test_a_filter_that_reads_only_channel_4_gets_its_image_in_channel_4_and_the_page_shows_the_strip(tmp_path):
+    model = save_model(fourth_channel_cnn(32), tmp_path / "models", "bands")
+    out = tmp_path / "site"
+    atlas.build(user_settings(out, model, layers=("bands",), display_channels="4,1,2"))
+    entry = built_filters(out)[0]
+    strip = np.asarray(Image.open(out / entry["positive"]["channels"]))
+    channels = split_strip(strip, 4).astype(np.float32) / 255
+    energy = np.abs(channels - 0.5).mean(axis=(0, 1))
+    assert energy.argmax() == 3 and energy[3] > 4 * energy[:3].max()
+    tile = np.asarray(Image.open(out / entry["positive"]["image"]))
+    assert tile.shape == (32, 32, 3)
+    np.testing.assert_array_equal(tile[..., 0], split_strip(strip, 4)[..., 3])  # --display-channels 4,1,2: red = 4
+    page = (out / entry["page"]).read_text()
+    assert entry["positive"]["channels"].rsplit("/", 1)[-1] in page
+    assert broken_links(out) == []
+    assert entry["positive"]["activation_after"] > entry["positive"]["activation_before"]
+    with pytest.raises(AtlasError, match="names a channel the model's input lacks"):
+        atlas.build(user_settings(tmp_path / "other", model, layers=("bands",), display_channels="5,1,2"))
+
+
+def test_a_detected_rescaling_gives_a_red_image_for_a_red_detector_and_a_wrong_range_shows(tmp_path):
+    model = save_model(red_detector_cnn(16), tmp_path / "models", "red")
+    out = tmp_path / "site"
+    red_run = dict(layers=("colour",), filters="0", method="classic", steps=10)
+    atlas.build(user_settings(out, model, **red_run))
+    entry = built_filters(out)[0]
+    red = np.asarray(Image.open(out / entry["positive"]["image"]), np.float32).mean(axis=(0, 1))
+    assert red[0] > red[1] + 100 and red[0] > red[2] + 100
+    assert "none" in (out / "layers/colour/index.html").read_text()  # the page's "Built with" table
+    # Declaring what was detected (raw pixels in [0, 255]) changes nothing: nothing is redone.
+    again = atlas.build(user_settings(out, model, **red_run, input_range="0:255"))
+    assert again.num_built == 0
+    # Forcing a wrong range ([0, 1] into a model that divides by 255 again) is a different run, and it shows:
+    # the filter's input is 255 times too small, and so is what the image can make of it.
+    wrong = atlas.build(user_settings(out, model, **red_run, input_range="0:1"))
+    assert wrong.num_built == 1
+    after = built_filters(out)[0]["positive"]["activation_after"]
+    assert entry["positive"]["activation_after"] > 100 * after > 0
+    assert "range 0:1" in (out / "layers/colour/index.html").read_text()
+
+
+def test_a_nested_models_inner_layers_are_listed_by_path_and_built_from_the_outer_input(tmp_path):
+    from generator.layers import spatial_layers
+    from generator.models import load_model
+
+    model = save_model(transfer_learning_model(32), tmp_path / "models", "classifier")
+    loaded = load_model(model)
+    names = [info.name for info in spatial_layers(loaded)]
+    assert "base/block_1_conv" in names and "base/block_2_project" in names
+    assert loaded.preprocessing.scale == 255.0  # the outer Rescaling, before the base, is detected and kept
+    out = tmp_path / "site"
+    atlas.build(user_settings(out, model, layers=("base/block_*_project",)))
+    record = json.loads((out / "atlas.json").read_text())
+    assert [layer["name"] for layer in record["layers"]] == ["base/block_2_project"]
+    filters = record["layers"][0]["filters"]
+    assert len(filters) == 8 and broken_links(out) == []
+    assert np.mean([e["positive"]["activation_after"] > e["positive"]["activation_before"] for e in filters]) >= 0.8
+    assert np.mean([e["negative"]["activation_after"] < e["negative"]["activation_before"] for e in filters]) >= 0.8
+
+
+def test_a_dense_layers_units_are_classes_each_with_an_image_and_its_label(tmp_path):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("cat\ndog\n<b>bird</b>\nfish\n\n")
+    out = tmp_path / "site"
+    atlas.build(tiny_settings(out, layers=("logits",), method="fourier", steps=16, labels=str(labels)))
+    record = json.loads((out / "atlas.json").read_text())
+    layer = record["layers"][0]
+    assert layer["name"] == "logits" and layer["labels"] == ["cat", "dog", "<b>bird</b>", "fish"]
+    filters = layer["filters"]
+    assert len(filters) == 4 and all((out / entry["positive"]["image"]).is_file() for entry in filters)
+    assert all(e["positive"]["activation_after"] > e["positive"]["activation_before"] for e in filters)
+    assert all(e["negative"]["activation_after"] < e["negative"]["activation_before"] for e in filters)
+    assert "&lt;b&gt;bird&lt;/b&gt;" in (out / filters[2]["page"]).read_text()
+    gallery = (out / layer["page"]).read_text()
+    assert "cat" in gallery and "fish" in gallery and "<b>bird" not in gallery
+    assert broken_links(out) == []
+    labels.write_text("cat\ndog\n")
+    with pytest.raises(AtlasError, match="--labels names 2 classes, but layer 'logits' has 4 units"):
+        atlas.build(tiny_settings(tmp_path / "other", layers=("logits",), labels=str(labels)))
+
+
+def test_a_softmax_output_is_optimised_before_its_softmax():
+    from generator.extractors import build_extractor
+    from generator.models import LoadedModel
+    from generator.preprocessing import PRESETS
+    from generator.quiet import keras
+
+    inputs = keras.Input((8, 8, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="classes")(pooled))
+    loaded = LoadedModel("softmax", "seeded", model, PRESETS["unit"])
+    images = np.random.default_rng(0).random((2, 8, 8, 3)).astype(np.float32)
+    for target in ("output", "leaky"):
+        logits = keras.ops.convert_to_numpy(build_extractor(loaded, "classes", target)(images))
+        assert not np.allclose(logits.sum(axis=1), 1.0)  # logits, not probabilities
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(keras.ops.softmax(logits)), model(images), atol=1e-5)
+
+
+def test_an_rgb_model_that_normalises_its_input_moves_its_filters(tmp_path):
+    from generator.quiet import keras
+
+    inputs = keras.Input((24, 24, 3))
+    x = keras.layers.Normalization(mean=[120.0, 110.0, 100.0], variance=[3600.0, 3000.0, 3300.0])(inputs)
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="conv")(x)
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
+    path = save_model(model, tmp_path / "models", "normalised")
+    atlas.build(user_settings(tmp_path / "site", path, layers=("conv",)))
+    filters = built_filters(tmp_path / "site")
+    assert json.loads((tmp_path / "site/run.json").read_text())["model"]["preprocessing"] == "none"
+    assert np.mean([e["positive"]["activation_after"] > e["positive"]["activation_before"] for e in filters]) >= 0.8
+    assert np.mean([e["negative"]["activation_after"] < e["negative"]["activation_before"] for e in filters]) >= 0.8
+
+
+def test_the_default_atlas_keeps_its_unit_keys():
+    """Channels, preprocessing and class units add to a unit's key only where they change the images: the default
+    atlas's keys are those of 4c8532a, so its finished units stay done."""
+    from generator.config import AtlasConfig, resolve
+    from generator.models import load_model
+
+    plans = atlas.plan_layers(resolve(AtlasConfig(out="site"), has_gpu=False), load_model("vgg16-hed", "none"))
+    assert [(plan.info.name, plan.units[0].key, plan.method.size) for plan in plans] == [
+        ("block1_conv2", "aae8ebf03cf6662ce1eb", 64), ("block2_conv2", "866a1af0fe07a96ce897", 64),
+        ("block3_conv3", "bf3271d1a49eb1b6f73d", 80), ("block4_conv3", "0f76fef937fb0b6a417e", 112),
+        ("block5_conv3", "3d31f3f9c487f27d4bc2", 112)]

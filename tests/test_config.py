@@ -107,3 +107,29 @@ def test_precision_auto_is_mixed_only_where_bfloat16_is_native():
     assert resolve(AtlasConfig(precision="float32"), has_gpu=True, fast_bfloat16=True).method.precision == "float32"
     with pytest.raises(AtlasError, match="Unknown precision 'half'; choose one of: auto, float32, mixed"):
         resolve(AtlasConfig(precision="half"), has_gpu=False)
+
+
+def test_preprocessing_is_read_from_options_and_from_the_config_file(tmp_path):
+    from generator.preprocessing import PreprocessingChoice
+
+    assert resolve(AtlasConfig(), has_gpu=False).preprocessing is None
+    given = resolve(AtlasConfig(preprocessing="tf", input_range="0:255", mean="1,2,3", std="4"), has_gpu=False)
+    assert given.preprocessing == PreprocessingChoice("tf", (0.0, 255.0), (1.0, 2.0, 3.0), (4.0,))
+    path = tmp_path / "atlas.toml"
+    path.write_text('input_range = "-1:1"\nmean = [0.5, 0.25]\ndisplay_channels = [3, 2, 1]\n')
+    settings = resolve(load_toml(path), has_gpu=False)
+    assert settings.preprocessing == PreprocessingChoice(None, (-1.0, 1.0), (0.5, 0.25), None)
+    assert settings.display_channels == (2, 1, 0)
+
+
+@pytest.mark.parametrize("config, fragment", [
+    (AtlasConfig(preprocessing="imagenet"), "Unknown preprocessing 'imagenet'"),
+    (AtlasConfig(input_range="255:0"), "LOW:HIGH with LOW < HIGH"),
+    (AtlasConfig(input_range="0-255"), "--input-range must be numbers such as 0:255"),
+    (AtlasConfig(mean="a,b"), "--mean must be numbers"),
+    (AtlasConfig(std="0,1,1"), "--std values must be above 0"),
+    (AtlasConfig(display_channels="1,2"), "--display-channels must be three channel numbers"),
+])
+def test_bad_preprocessing_and_display_channels(config, fragment):
+    with pytest.raises(AtlasError, match=fragment):
+        resolve(config, has_gpu=False)

@@ -11,6 +11,7 @@ from sitecheck import broken_links
 
 from generator import atlas, example_images, examples
 from generator.config import ExampleSettings
+from generator.errors import AtlasError
 from generator.layers import select_layers
 from generator.models import LoadedModel
 from generator.preprocessing import PRESETS
@@ -165,3 +166,63 @@ def test_no_examples_when_turned_off(tmp_path):
     record = json.loads((out / "atlas.json").read_text())
     assert record["examples"] is None and not (out / "examples").exists()
     assert "view-switch" not in (out / record["layers"][0]["page"]).read_text()
+
+
+def band_detector(num_channels: int, band: int) -> LoadedModel:
+    """A 1x1 conv of ``num_channels`` inputs whose one filter is the value of channel ``band`` (0-based)."""
+    inputs = keras.Input((None, None, num_channels))
+    conv = keras.layers.Conv2D(1, 1, name="band")
+    model = keras.Model(inputs, conv(inputs), name="band_detector")
+    kernel = np.zeros((1, 1, num_channels, 1), np.float32)
+    kernel[0, 0, band, 0] = 1.0
+    conv.set_weights([kernel, np.zeros(1, np.float32)])
+    return LoadedModel("band-detector", "hand-set", model, PRESETS["unit"])
+
+
+def scan_bands(loaded, folder, out):
+    layers = select_layers(loaded, ("band",), 16)
+    return examples.scan(loaded, layers, ExampleSettings(source=str(folder), num_examples=1, image_size=16,
+                                                         batch_size=2), out, Progress())
+
+
+def test_a_grayscale_model_scans_photographs_as_grayscale(planted, tmp_path):
+    record = scan_bands(band_detector(1, 0), planted, tmp_path / "out")
+    best = record["images"][record["layers"]["band"]["filters"][0]["positive"][0]["image"]]["name"]
+    worst = record["images"][record["layers"]["band"]["filters"][0]["negative"][0]["image"]]["name"]
+    # In luminance cyan is the brightest square and blue the darkest; as RGB, channel 0 would have found red.
+    assert best == "cyan.jpg" and worst == "more/blue.webp"
+
+
+def test_a_model_of_four_channels_scans_npy_and_tif_arrays_and_skips_the_photographs(tmp_path):
+    import tifffile
+
+    folder = tmp_path / "bands"
+    folder.mkdir()
+    quiet = np.full((16, 16, 4), 0.2, np.float32)
+    loud = quiet.copy()
+    loud[4:8, 4:8, 3] = 1.0  # bright in channel 4 only
+    np.save(folder / "quiet.npy", quiet)
+    tifffile.imwrite(folder / "loud.tif", (loud * 255).astype(np.uint8))
+    np.save(folder / "three.npy", np.ones((16, 16, 3), np.float32))  # the wrong channel count: skipped
+    (folder / "photo.png").write_bytes(b"")  # photographs are not read for four channels
+    record = scan_bands(band_detector(4, 3), folder, tmp_path / "out")
+    best = record["layers"]["band"]["filters"][0]["positive"][0]
+    assert record["images"][best["image"]]["name"] == "loud.tif" and best["activation"] == 1.0
+    assert record["num_images"] == 2 and record["num_skipped"] == 1
+    assert (tmp_path / "out" / record["images"][best["image"]]["file"]).is_file()
+
+
+def test_a_model_of_four_channels_skips_the_shipped_photographs_and_refuses_a_folder_of_photographs(planted,
+                                                                                                   tmp_path):
+    notes = []
+
+    class Noting(Progress):
+        def note(self, text):
+            notes.append(text)
+
+    loaded = band_detector(4, 0)
+    layers = select_layers(loaded, ("band",), 16)
+    assert examples.scan(loaded, layers, ExampleSettings(image_size=16), tmp_path / "out", Noting()) is None
+    assert "give --examples FOLDER of .npy or .tif arrays" in notes[0]
+    with pytest.raises(AtlasError, match="has no .npy or .tif arrays, and the model reads 4 channels"):
+        scan_bands(loaded, planted, tmp_path / "other")

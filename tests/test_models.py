@@ -11,10 +11,11 @@ from generator.quiet import keras
 
 def test_layers_of_the_tiny_cnn(tiny):
     infos = {info.name: info for info in spatial_layers(tiny, 16)}
-    assert [name for name in infos] == ["conv1", "conv2", "conv2_relu", "pool", "conv3"]
+    assert [name for name in infos] == ["conv1", "conv2", "conv2_relu", "pool", "conv3", "logits"]
     assert infos["conv3"].num_filters == 16 and infos["conv3"].output_size == (8, 8)
+    assert infos["logits"].num_filters == 4 and infos["logits"].output_size == (1, 1)  # classes: no map
     assert {name: info.receptive_field for name, info in infos.items()} == {
-        "conv1": 3, "conv2": 5, "conv2_relu": 5, "pool": 6, "conv3": 10}
+        "conv1": 3, "conv2": 5, "conv2_relu": 5, "pool": 6, "conv3": 10, "logits": 16}
 
 
 def test_receptive_field_grows_with_strides():
@@ -34,8 +35,8 @@ def test_select_layers_by_name_and_glob(tiny):
 def test_layer_errors(tiny):
     with pytest.raises(AtlasError, match=r"Layer 'conv4' not found in tiny-cnn\. Close matches: conv"):
         select_layers(tiny, ("conv4",), 16)
-    with pytest.raises(AtlasError, match="'logits' of tiny-cnn has no spatial filters"):
-        select_layers(tiny, ("logits",), 16)
+    with pytest.raises(AtlasError, match="'average' of tiny-cnn has no spatial filters"):
+        select_layers(tiny, ("average",), 16)
     with pytest.raises(AtlasError, match="No conv layer of tiny-cnn matches 'block\\*'"):
         select_layers(tiny, ("block*",), 16)
 
@@ -116,3 +117,30 @@ def test_embedded_model_loads_offline():
     assert loaded.preprocessing.name == "caffe"
     first = loaded.model.get_layer("block1_conv1").get_weights()[0]
     assert first.shape == (3, 3, 3, 64) and float(np.abs(first).sum()) > 1  # real weights, not zeros
+
+
+@pytest.mark.parametrize("first_layer, scale", [("rescaling", 255.0), ("normalization", 255.0), (None, 1.0)])
+def test_a_model_files_preprocessing_is_detected_from_its_first_layer(tmp_path, first_layer, scale):
+    inputs = keras.Input((8, 8, 3))
+    x = {"rescaling": keras.layers.Rescaling(1 / 255), None: lambda tensor: tensor,
+         "normalization": keras.layers.Normalization(mean=[100.0, 110.0, 120.0], variance=[900.0] * 3)}[first_layer](
+        inputs)
+    path = tmp_path / "model.keras"
+    keras.Model(inputs, keras.layers.Conv2D(2, 3, name="conv")(x)).save(path)
+    loaded = load_model(str(path))
+    assert loaded.preprocessing.scale == scale and loaded.preprocessing_reason.startswith("detected")
+    assert not loaded.preprocessing_declared
+
+
+def test_a_declared_preprocessing_replaces_the_models_own(tmp_path, tiny):
+    from generator.preprocessing import PreprocessingChoice
+
+    declared = load_model("tiny-cnn", choice=PreprocessingChoice(input_range=(0.0, 255.0), mean=(10.0,)))
+    assert declared.preprocessing_declared and declared.preprocessing_reason == "as declared"
+    images = np.full((1, 2, 2, 3), 0.5, np.float32)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(declared.preprocessing(images)), 127.5 - 10.0)
+    assert "pixels in [0, 255], minus mean (10)" in declared.preprocessing.description
+    same = load_model("tiny-cnn", choice=PreprocessingChoice(preset="unit"))
+    assert not same.preprocessing_declared  # the model's own: nothing to redo
+    with pytest.raises(AtlasError, match="--mean gives 2 values, but the model reads 3 channels"):
+        load_model("tiny-cnn", choice=PreprocessingChoice(mean=(1.0, 2.0)))

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from generator.parameterisations import FourierParameterisation, PixelParameterisation, image_generator
 from generator.quiet import keras
@@ -31,3 +32,19 @@ def test_pixels_are_uniform_noise_per_image():
     np.testing.assert_array_equal(first, again)
     assert not np.allclose(first, other) and 0 <= first.min() and first.max() < 1
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(parameterisation.to_rgb(first)), first)
+
+
+@pytest.mark.parametrize("num_channels", [1, 4])
+def test_other_channel_counts_are_parameterised_without_colour_decorrelation(num_channels):
+    parameterisation = FourierParameterisation(12, num_channels)
+    params = parameterisation.initial([image_generator(0, 0, 1)])
+    assert params.shape == (1, 2, num_channels, 12, 12)
+    image = np.random.default_rng(2).uniform(0.1, 0.9, (1, 12, 12, num_channels)).astype(np.float32)
+    np.testing.assert_allclose(parameterisation.to_display(parameterisation.from_image(image)), image, atol=1e-4)
+    # Without decorrelation each channel's spectrum makes that channel alone.
+    only_first = np.zeros_like(params)
+    only_first[:, 0, 0, 0, 0] = 5.0
+    shown = parameterisation.to_display(only_first)
+    assert np.ptp(shown[..., 0]) == 0 and shown[..., 0].mean() > 0.5 and np.allclose(shown[..., 1:], 0.5)
+    pixels = PixelParameterisation(8, num_channels).initial([image_generator(0, 0, 1)])
+    assert pixels.shape == (1, 8, 8, num_channels)

@@ -3,7 +3,17 @@ import pytest
 from PIL import Image
 
 from generator.errors import AtlasError
-from generator.tiles import contact_sheet, crop_for, deprocess_standardised, status_of, write_tile
+from generator.tiles import (
+    STRIP_GAP,
+    channel_strip,
+    contact_sheet,
+    crop_for,
+    deprocess_standardised,
+    displayed,
+    split_strip,
+    status_of,
+    write_tile,
+)
 
 
 def test_deprocess_is_the_tutorials():
@@ -45,3 +55,17 @@ def test_contact_sheet_grid():
     sheet = contact_sheet(tiles, tile_size=8, gap=2)
     assert sheet.shape == (2 * 10 - 2, 3 * 10 - 2, 3)  # 3 columns x 2 rows
     assert (sheet[0:8, 10:18] == 1).all() and (sheet[10:18, 10:18] == 4).all()
+
+
+def test_tiles_show_one_channel_as_grayscale_three_as_rgb_and_others_as_the_chosen_bands():
+    tile = np.arange(4 * 4 * 5, dtype=np.uint8).reshape(4, 4, 5)
+    assert displayed(tile[..., :1]).shape == (4, 4)
+    np.testing.assert_array_equal(displayed(tile[..., :3]), tile[..., :3])
+    np.testing.assert_array_equal(displayed(tile, (4, 2, 0)), tile[..., [4, 2, 0]])
+
+
+def test_channel_strip_holds_every_channel_losslessly():
+    tile = np.random.default_rng(0).integers(0, 256, (6, 5, 4), dtype=np.uint8)
+    strip = channel_strip(tile)
+    assert strip.shape == (6, 4 * 5 + 3 * STRIP_GAP) and (strip[:, 5:5 + STRIP_GAP] == 255).all()
+    np.testing.assert_array_equal(split_strip(strip, 4), tile)
