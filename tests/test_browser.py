@@ -234,3 +234,20 @@ def wait_for_url(browser, suffix: str, timeout: float = 5.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"expected to land on {suffix}, at {browser.current_url}")
+
+
+def test_the_search_box_finds_a_class_unit_by_its_name(browser, tmp_path_factory):
+    from selenium.webdriver.common.keys import Keys
+
+    out = tmp_path_factory.mktemp("classes") / "atlas"
+    labels = out.parent / "labels.txt"
+    labels.write_text("cat\ndog\nsea bird\nfish\n")
+    atlas.build(tiny_settings(out, layers=("logits",), steps=4, labels=str(labels)))
+    open_page(browser, (out / "layers/logits/index.html").as_uri())
+    search = browser.find_element("id", "jump-input")
+    search.send_keys("Bird", Keys.ENTER)
+    wait_for_url(browser, "layers/logits/0002.html")
+    assert "sea bird" in browser.find_element("tag name", "h1").text
+    open_page(browser, (out / "layers/logits/index.html").as_uri())
+    browser.find_element("id", "jump-input").send_keys("3", Keys.ENTER)  # a number is still a filter id
+    wait_for_url(browser, "layers/logits/0003.html")

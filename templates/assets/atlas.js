@@ -72,10 +72,20 @@
   var facetSwitcher = document.getElementById("facet-switch");
   if (facetSwitcher) facetSwitcher.addEventListener("click", function () { showFacets(!facetView); });
 
-  // The gallery links every filter's page: jump by following that link.
+  // The gallery links every filter's page: jump by following that link. A number is a filter id; other text
+  // finds the first class whose name holds it (layers of class units).
   function jumpTo(value) {
-    var id = parseInt(value, 10);
-    var link = isNaN(id) ? null : document.querySelector('#gallery li[data-id="' + id + '"] a');
+    var text = String(value).trim();
+    var link = null;
+    if (/^[0-9]+$/.test(text)) {
+      link = document.querySelector('#gallery li[data-id="' + parseInt(text, 10) + '"] a');
+    } else if (text) {
+      var wanted = text.toLowerCase();
+      var items = document.querySelectorAll("#gallery li[data-label]");
+      for (var index = 0; index < items.length && !link; index++) {
+        if (items[index].dataset.label.toLowerCase().indexOf(wanted) >= 0) link = items[index].querySelector("a");
+      }
+    }
     if (!link) {
       window.alert("No filter " + value + " in this layer.");
       return;
