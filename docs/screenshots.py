@@ -1,6 +1,7 @@
 """Screenshots of a built site for the README, taken by headless Chromium.
 
     python docs/screenshots.py site        # writes docs/gallery.png and docs/filter-page.png
+    python docs/screenshots.py SITE --gallery-only NAME.png   # one layer's gallery of another atlas
 """
 
 from __future__ import annotations
@@ -16,11 +17,15 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 
 
-def main(site: Path, out: Path = Path(__file__).resolve().parent) -> None:
+def main(site: Path, out: Path = Path(__file__).resolve().parent, gallery_only: str | None = None) -> None:
     record = json.loads((site / "atlas.json").read_text())
     built = [layer for layer in record["layers"] if layer["filters"]]
     layer = built[len(built) // 2]  # a middle layer: textures and parts
     entry = layer["filters"][min(3, len(layer["filters"]) - 1)]
+    pages = ((layer["page"], "gallery.png", 860), (entry["page"], "filter-page.png", 1240),
+             ("index.html", "index.png", 860))
+    if gallery_only:
+        pages = ((layer["page"], gallery_only, 700),)
     options = Options()
     options.binary_location = shutil.which("chromium") or shutil.which("google-chrome")
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,860",
@@ -28,15 +33,14 @@ def main(site: Path, out: Path = Path(__file__).resolve().parent) -> None:
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
     try:
-        for page, name, height in ((layer["page"], "gallery.png", 860), (entry["page"], "filter-page.png", 1240),
-                                   ("index.html", "index.png", 860)):
+        for page, name, height in pages:
             driver.set_window_size(1280, height)
             driver.get((site.resolve() / page).as_uri())
             driver.execute_script("document.querySelectorAll('img').forEach(function (i) { i.loading = 'eager'; });")
             time.sleep(1.0)
             driver.save_screenshot(str(out / name))
             print(f"{out / name}: {page}")
-        if record.get("examples"):  # the gallery's dataset-example view
+        if record.get("examples") and not gallery_only:  # the gallery's dataset-example view
             driver.set_window_size(1280, 860)
             driver.get((site.resolve() / layer["page"]).as_uri())
             driver.find_element("tag name", "body").send_keys("e")
@@ -49,4 +53,6 @@ def main(site: Path, out: Path = Path(__file__).resolve().parent) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "site"))
+    arguments = sys.argv[1:]
+    only = arguments[arguments.index("--gallery-only") + 1] if "--gallery-only" in arguments else None
+    main(Path(arguments[0] if arguments else "site"), gallery_only=only)
