@@ -3,10 +3,10 @@ and each filter's lists attached to the atlas record. circuits.py computes and w
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from generator import runs
+from generator.files import read_record
 
 FORMAT = 1
 CIRCUITS_DIR = runs.CIRCUITS_DIR
@@ -17,11 +17,7 @@ def pair_path(out: Path, earlier: str, later: str) -> Path:
 
 
 def read_pair(out: Path, earlier: str, later: str) -> dict | None:
-    try:
-        record = json.loads(pair_path(out, earlier, later).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if record.get("format") == FORMAT else None
+    return read_record(pair_path(out, earlier, later), FORMAT)
 
 
 def for_site(out: Path, layers: list[dict]) -> None:

@@ -4,10 +4,9 @@ facets.py computes and writes them."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from generator.files import copy_file
+from generator.files import copy_file, read_record
 
 FORMAT = 1
 FACETS_DIR = "facets"
@@ -22,11 +21,7 @@ def facet_tile_path(slug: str, filter_id: int, facet: int) -> str:
 
 
 def read_facets(out: Path, slug: str, unit_name: str) -> dict | None:
-    try:
-        record = json.loads(manifest_path(out, slug, unit_name).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if record.get("format") == FORMAT else None
+    return read_record(manifest_path(out, slug, unit_name), FORMAT)
 
 
 def for_site(out: Path, layers: list[dict]) -> None:

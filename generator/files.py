@@ -7,6 +7,7 @@ resumed run or a crash never sees half a file.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -38,6 +39,15 @@ def writing(what: str, advice: str = "Free some space or choose another --out; f
         yield
     except OSError as error:
         raise AtlasError(f"Cannot write {what}: {error.strerror or error}.{' ' + advice if advice else ''}") from None
+
+
+def read_record(path: Path, format_version: int) -> dict | None:
+    """A JSON record the run wrote, if it is there, readable and of ``format_version``; else None (it is redone)."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("format") == format_version else None
 
 
 def copy_file(source: Path, target: Path, relative: str | Path) -> None:

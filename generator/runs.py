@@ -21,7 +21,7 @@ import numpy as np
 
 from generator.errors import AtlasError
 from generator.facet_records import copy_facets
-from generator.files import copy_file, write_atomically, writing
+from generator.files import copy_file, read_record, write_atomically, writing
 from generator.tiles import channel_strip, displayed, encode_png, status_of, write_tile
 
 FORMAT = 1
@@ -232,11 +232,7 @@ def merge_units(source: Path, target: Path) -> int:
 
 def read_examples(out: Path) -> dict | None:
     """The finished scan's record in ``out``, or None."""
-    try:
-        record = json.loads((out / EXAMPLES_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if record.get("format") == EXAMPLES_FORMAT else None
+    return read_record(out / EXAMPLES_FILE, EXAMPLES_FORMAT)
 
 
 def copy_examples(source: Path, target: Path) -> bool:
