@@ -146,7 +146,7 @@ def test_a_grayscale_model_of_fixed_size_gets_grayscale_tiles_that_move_its_filt
 
 
 def test_a_filter_that_reads_only_channel_4_gets_its_image_in_channel_4_and_the_page_shows_the_strip(tmp_path):
-    model = save_model(fourth_channel_cnn(32), tmp_path / "models", "bands")
+    model = save_model(fourth_channel_cnn(64), tmp_path / "models", "bands")
     out = tmp_path / "site"
     atlas.build(user_settings(out, model, layers=("bands",), display_channels="4,1,2"))
     entry = built_filters(out)[0]
@@ -155,12 +155,14 @@ def test_a_filter_that_reads_only_channel_4_gets_its_image_in_channel_4_and_the_
     energy = np.abs(channels - 0.5).mean(axis=(0, 1))
     assert energy.argmax() == 3 and energy[3] > 4 * energy[:3].max()
     tile = np.asarray(Image.open(out / entry["positive"]["image"]))
-    assert tile.shape == (32, 32, 3)
+    assert tile.shape == (64, 64, 3)
     np.testing.assert_array_equal(tile[..., 0], split_strip(strip, 4)[..., 3])  # --display-channels 4,1,2: red = 4
     page = (out / entry["page"]).read_text()
     assert entry["positive"]["channels"].rsplit("/", 1)[-1] in page
     assert broken_links(out) == []
-    assert entry["positive"]["activation_after"] > entry["positive"]["activation_before"]
+    filters = built_filters(out)
+    assert all(e["positive"]["activation_after"] > e["positive"]["activation_before"] for e in filters)
+    assert all(e["negative"]["activation_after"] < e["negative"]["activation_before"] for e in filters)
     with pytest.raises(AtlasError, match="names a channel the model's input lacks"):
         atlas.build(user_settings(tmp_path / "other", model, layers=("bands",), display_channels="5,1,2"))
 

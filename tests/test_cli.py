@@ -179,7 +179,8 @@ def test_strange_layer_names_stay_inside_the_site_and_are_escaped(tmp_path):
     path = tmp_path / "strange.keras"
     keras.Model(inputs, x).save(path)
     out = tmp_path / "site"
-    code, output = run("build", "--model", path, "--size", "16", "--steps", "2", "--profile", "full", "--out", out)
+    code, output = run("build", "--model", path, "--size", "16", "--method", "classic", "--steps", "4",
+                       "--profile", "full", "--out", out)
     assert code == 0, output
     site = out.resolve()
     for file in site.rglob("*"):
@@ -191,6 +192,9 @@ def test_strange_layer_names_stay_inside_the_site_and_are_escaped(tmp_path):
     assert [layer["name"] for layer in record["layers"]] == names
     assert len({layer["slug"] for layer in record["layers"]}) == len(names)
     assert all(len(layer["filters"]) == 2 for layer in record["layers"])
+    filters = [entry for layer in record["layers"] for entry in layer["filters"]]
+    assert all(e["positive"]["activation_after"] > e["positive"]["activation_before"] for e in filters)
+    assert all(e["negative"]["activation_after"] < e["negative"]["activation_before"] for e in filters)
     assert broken_links(site) == []
 
 
