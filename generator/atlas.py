@@ -215,11 +215,11 @@ def build(settings: RunSettings, progress: Progress | None = None, *, shard: tup
             plans = plan_layers(settings, loaded)
             runs.write_run(out, describe_run(settings, loaded, plans))
             report = BuildReport(out=out)
-            pending = units_to_do(plans, out, shard, report, progress)
+            mine = None if shard is None else set(runs.shard_units([u for p in plans for u in p.units], *shard))
+            pending = units_to_do(plans, out, mine, report, progress)
             workers.remember_model(workers.model_key(settings), loaded)
             optimise_and_write(settings, pending, out, report, progress, stop, dask)
             if settings.num_facets and not stop.requested:
-                mine = None if shard is None else set(runs.shard_units([u for p in plans for u in p.units], *shard))
                 facets.build(loaded, plans, settings.num_facets, out, mine, progress, stop,
                              settings.display_channels)
             scan = None
@@ -236,11 +236,10 @@ def build(settings: RunSettings, progress: Progress | None = None, *, shard: tup
     return report
 
 
-def units_to_do(plans: list[LayerPlan], out: Path, shard: tuple[int, int] | None, report: BuildReport,
+def units_to_do(plans: list[LayerPlan], out: Path, mine: set[runs.Unit] | None, report: BuildReport,
                 progress: Progress) -> list[tuple[LayerPlan, runs.Unit]]:
-    """The units of this shard (all without one) that have no finished manifest yet, in plan order; each layer
-    is announced to ``progress`` and given its line in ``report``."""
-    mine = None if shard is None else set(runs.shard_units([u for p in plans for u in p.units], *shard))
+    """The units of this shard (``mine``; all of them without shards) that have no finished manifest yet, in plan
+    order; each layer is announced to ``progress`` and given its line in ``report``."""
     pending: list[tuple[LayerPlan, runs.Unit]] = []
     for plan in plans:
         units = [unit for unit in plan.units if mine is None or unit in mine]
