@@ -6,6 +6,7 @@ Everything else is written in ``keras.ops`` and runs unchanged on TensorFlow and
 
 from __future__ import annotations
 
+import functools
 import os
 
 from generator.quiet import keras
@@ -71,6 +72,26 @@ def grouped_convolution(inputs, kernel, strides, padding: str, dilation_rate):
 
         return tf.nn.convolution(inputs, kernel, strides=strides, padding=padding.upper(), dilations=dilation_rate)
     return keras.ops.conv(inputs, kernel, strides=strides, padding=padding, dilation_rate=dilation_rate)
+
+
+@functools.cache
+def grouped_convolution_gradients() -> bool:
+    """Whether grouped convolutions have gradients here. TensorFlow's CPU kernel for their input gradient comes
+    from oneDNN and is missing on some CPUs (those without AVX-512: docs/performance.md#conv2d-heads), where it
+    fails only when first run; a one-pixel probe tells before any model uses one."""
+    if BACKEND != "tensorflow":
+        return True
+    import tensorflow as tf
+
+    inputs = tf.zeros((1, 3, 3, 2))
+    try:
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            total = tf.reduce_sum(tf.nn.convolution(inputs, tf.ones((1, 1, 1, 2)), padding="SAME"))
+        tape.gradient(total, inputs).numpy()
+    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+        return False
+    return True
 
 
 def compile_step(step, use_xla: bool = False):

@@ -7,7 +7,8 @@ computes that one filter per image from the layer's input and the layer's own we
 - ``SeparableConv2D``: the depthwise convolution (shared by all filters), then per image one column of the
   pointwise kernel;
 - ``Conv2D``: one grouped convolution over the batch folded into channels, group ``b`` with filter
-  ``filter_ids[b]``'s kernel. On CPUs only: a convolution of a thousand one-filter groups is unmeasured on GPUs.
+  ``filter_ids[b]``'s kernel. On CPUs only: a convolution of a thousand one-filter groups is unmeasured on GPUs;
+  and only where the backend has gradients for grouped convolutions (backends.grouped_convolution_gradients).
 
 Elementwise layers after the target (the ``leaky`` and ``pre_activation`` targets' ``LeakyOutput``, an
 ``Activation``) are applied to the head's map as they are. Other layer types have no head, and the optimiser
@@ -84,6 +85,8 @@ def _supports(layer) -> bool:
         return True
     if backends.gpu_available() and not CONVOLUTION_HEADS_ON_GPU:
         return False  # grouped convolutions: measured on CPUs only (see the module's docstring)
+    if not backends.grouped_convolution_gradients():
+        return False
     # tf.nn.convolution takes strides or dilation, not both at once.
     both = max(layer.strides) > 1 and max(layer.dilation_rate) > 1
     return type(layer).__name__ == "Conv2D" and layer.groups == 1 and not both
