@@ -48,6 +48,16 @@ class BuildReport:
     layers: list[LayerReport] = field(default_factory=list)
     interrupted: bool = False
     seconds: float = 0.0
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # optimise, facets, examples, circuits, render
+
+    @contextlib.contextmanager
+    def phase(self, name: str):
+        """Adds the time spent inside to ``phase_seconds[name]``."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phase_seconds[name] = self.phase_seconds.get(name, 0.0) + time.perf_counter() - started
 
     @property
     def num_built(self) -> int:
@@ -218,19 +228,22 @@ def build(settings: RunSettings, progress: Progress | None = None, *, shard: tup
             mine = None if shard is None else set(runs.shard_units([u for p in plans for u in p.units], *shard))
             pending = units_to_do(plans, out, mine, report, progress)
             workers.remember_model(workers.model_key(settings), loaded)
-            optimise_and_write(settings, pending, out, report, progress, stop, dask)
+            with report.phase("optimise"):
+                optimise_and_write(settings, pending, out, report, progress, stop, dask)
             if settings.num_facets and not stop.requested:
-                facets.build(loaded, plans, settings.num_facets, out, mine, progress, stop,
-                             settings.display_channels)
+                with report.phase("facets"):
+                    facets.build(loaded, plans, settings.num_facets, out, mine, progress, stop,
+                                 settings.display_channels)
             scan = None
             if scans_examples and not stop.requested:
-                with stop.installed():  # Ctrl-C saves the scan so far
+                with stop.installed(), report.phase("examples"):  # Ctrl-C saves the scan so far
                     scan = examples.scan(loaded, [plan.info for plan in plans], settings.examples, out, progress,
                                          stop, images, settings.display_channels)
             if (shard is None or shard[0] == 0) and not stop.requested:  # one shard finds the circuits
-                circuits.build(loaded, circuits.pairs_of(plans), out, scan, images, progress)
+                with report.phase("circuits"):
+                    circuits.build(loaded, circuits.pairs_of(plans), out, scan, images, progress)
             report.interrupted = stop.requested
-        with held.exclusive("render"):  # shards render one after another, each seeing the others' units
+        with held.exclusive("render"), report.phase("render"):  # shards render one after another
             site.render(out)
     report.seconds = time.perf_counter() - started
     return report

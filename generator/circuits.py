@@ -99,6 +99,7 @@ class Attribution:
     summed over positions (B, C), for each later filter's pre-activation at its largest position."""
 
     def __init__(self, loaded: LoadedModel, earlier: str, later: str):
+        self.earlier, self.later = earlier, later
         model = loaded.model
         earlier_output = model.get_layer(earlier).output
         self.earlier_model = keras.Model(model.inputs, earlier_output)
