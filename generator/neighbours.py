@@ -23,11 +23,15 @@ import numpy as np
 
 from generator import runs
 from generator.files import write_atomically, writing
+from generator.tiles import contact_sheet, encode_webp, sheet_columns
 
 FINGERPRINTS_FILE = runs.FINGERPRINTS_FILE
 NUM_NEIGHBOURS = 6
-MAP_THUMBNAIL = 48  # pixels of a filter's thumbnail on the map at zoom 1
+MAP_THUMBNAIL = 48  # pixels of a filter's thumbnail on the map (zoom spreads the filters, not the thumbnails)
 MAP_SIZE = 960  # pixels of the map's square at zoom 1
+# The map draws its thumbnails from one sprite per layer, every filter at MAP_THUMBNAIL px in the points' order:
+# one request instead of one per filter, and a 512-filter map under 2 MB (docs/site.md#the-network-map).
+SPRITE_QUALITY = 80
 
 
 class Fingerprints:
@@ -138,9 +142,20 @@ def for_site(out: Path, layers: list[dict], scan_key: str | None) -> None:
                                                "thumbnail": built[item["id"]]["positive"]["thumbnail"]}
                                               for item in items]
         positions = layout(fingerprints)
+        columns = sheet_columns(len(built))
         layer["map"] = {"page": f"layers/{layer['slug']}/map.html",
+                        "sprite": f"layers/{layer['slug']}/map-sprite.webp", "sprite_columns": columns,
                         "points": [{"id": filter_id, "x": round(float(positions[filter_id, 0]), 4),
-                                    "y": round(float(positions[filter_id, 1]), 4)} for filter_id in sorted(built)]}
+                                    "y": round(float(positions[filter_id, 1]), 4),
+                                    "sprite_x": index % columns * MAP_THUMBNAIL,
+                                    "sprite_y": index // columns * MAP_THUMBNAIL}
+                                   for index, filter_id in enumerate(sorted(built))]}
+
+
+def map_sprite(tiles_by_id: dict[int, np.ndarray], layer_map: dict) -> bytes:
+    """The map's sprite: every point's positive tile at MAP_THUMBNAIL px, in the points' order, as WebP."""
+    tiles = [tiles_by_id[point["id"]] for point in layer_map["points"]]
+    return encode_webp(contact_sheet(tiles, tile_size=MAP_THUMBNAIL, gap=0), quality=SPRITE_QUALITY)
 
 
 def map_pages(env, record: dict) -> dict[str, str]:
@@ -149,8 +164,7 @@ def map_pages(env, record: dict) -> dict[str, str]:
     for layer in record["layers"]:
         if layer.get("map"):
             built = {entry["id"]: entry for entry in layer["filters"]}
-            points = [{**point, "thumbnail": built[point["id"]]["positive"]["thumbnail"],
-                       "page": built[point["id"]]["page"]} for point in layer["map"]["points"]]
+            points = [{**point, "page": built[point["id"]]["page"]} for point in layer["map"]["points"]]
             pages[layer["map"]["page"]] = env.get_template("map.html").render(
                 atlas=record, layer=layer, points=points, root="../../", map_size=MAP_SIZE,
                 thumbnail=MAP_THUMBNAIL)

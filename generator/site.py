@@ -184,6 +184,10 @@ def render(out: Path) -> dict:
                 tiles = Parallel(n_jobs=-1, prefer="threads")(  # PNG decoding releases the GIL
                     delayed(_read_rgb)(out / entry["positive"]["image"]) for entry in layer["filters"])
                 write_atomically(out / layer["contact_sheet"], encode_png(contact_sheet(tiles), palette=True))
+                if layer.get("map"):
+                    tiles_by_id = {entry["id"]: tile for entry, tile in zip(layer["filters"], tiles)}
+                    write_atomically(out / layer["map"]["sprite"],
+                                     filter_neighbours.map_sprite(tiles_by_id, layer["map"]))
         for path, text in pages.items():
             write_atomically(out / path, text.encode("utf-8"))
         write_atomically(out / ATLAS_FILE, json.dumps(record, separators=(",", ":")).encode())

@@ -106,11 +106,17 @@ def write_tile(path: Path, tile: np.ndarray) -> None:
         write_atomically(path.with_suffix(".webp"), encode_webp_thumbnail(tile))
 
 
+def sheet_columns(count: int) -> int:
+    """Columns of the near-square grid that holds ``count`` tiles; tile ``i`` is at row ``i // columns``,
+    column ``i % columns``."""
+    return math.ceil(math.sqrt(count))
+
+
 def contact_sheet(tiles: list[np.ndarray], tile_size: int = 64, gap: int = 2) -> np.ndarray:
     """All tiles of a layer in one near-square grid (like the tutorial's 4x5 figure, for every filter)."""
     if not tiles:
         raise ValueError("a contact sheet needs at least one tile")
-    columns = math.ceil(math.sqrt(len(tiles)))
+    columns = sheet_columns(len(tiles))
     rows = math.ceil(len(tiles) / columns)
     cell = tile_size + gap
     resized = [np.asarray(Image.fromarray(tile).resize((tile_size, tile_size), Image.Resampling.LANCZOS))

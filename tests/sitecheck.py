@@ -1,24 +1,40 @@
-"""Walk a built site: every href and src of every page must resolve to a file inside it.
+"""Walk a built site: every href, src and CSS url() of every page must resolve to a file inside it.
 
 Also a script: `python tests/sitecheck.py SITE` exits non-zero on a broken link (the Pages workflow runs it)."""
 
 from __future__ import annotations
 
+import re
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 
+CSS_URL = re.compile(r"""url\(\s*["']?([^"')]+)["']?\s*\)""")
+
+
 class LinkCollector(HTMLParser):
     def __init__(self):
         super().__init__()
         self.links: list[str] = []
+        self.in_style = False
 
     def handle_starttag(self, tag, attributes):
+        self.in_style = tag == "style"
         for name, value in attributes:
             if name in ("href", "src") and value is not None:
                 self.links.append(value)
+            elif name == "style" and value is not None:
+                self.links.extend(CSS_URL.findall(value))
+
+    def handle_endtag(self, tag):
+        if tag == "style":
+            self.in_style = False
+
+    def handle_data(self, data):
+        if self.in_style:
+            self.links.extend(CSS_URL.findall(data))
 
 
 def broken_links(site: Path) -> list[str]:

@@ -125,4 +125,20 @@ def test_the_site_lists_neighbours_and_draws_each_layers_map(tmp_path):
     page = (out / layer["map"]["page"]).read_text()
     assert page.count('<a href="00') == 8
     assert 'href="map.html"' in (out / layer["page"]).read_text()
-    assert broken_links(out) == []
+    assert broken_links(out) == []  # the sprite too: the page names it in a CSS url()
+
+
+def test_each_point_of_the_map_shows_its_own_filter_in_the_sprite(tmp_path):
+    out = tmp_path / "site"
+    atlas.build(tiny_settings(out, layers=("conv1",), steps=2, examples=str(write_planted_images(tmp_path / "photos"))))
+    [layer] = json.loads((out / "atlas.json").read_text())["layers"]
+    sprite = np.asarray(Image.open(out / layer["map"]["sprite"]).convert("RGB"), dtype=float)
+    size = neighbours.MAP_THUMBNAIL
+    tiles = {entry["id"]: np.asarray(Image.open(out / entry["positive"]["image"]).convert("RGB")
+                                     .resize((size, size), Image.Resampling.LANCZOS), dtype=float)
+             for entry in layer["filters"]}
+    for point in layer["map"]["points"]:
+        crop = sprite[point["sprite_y"]:point["sprite_y"] + size, point["sprite_x"]:point["sprite_x"] + size]
+        errors = {filter_id: np.abs(crop - tile).mean() for filter_id, tile in tiles.items()}
+        assert errors[point["id"]] < 16, (point, errors)  # lossy WebP of 2-step noise (its worst case)
+        assert min(errors, key=errors.get) == point["id"]
