@@ -1,6 +1,7 @@
 """Screenshots of a built site for the README, taken by headless Chromium.
 
-    python docs/screenshots.py site        # writes docs/gallery.png and docs/filter-page.png
+    python docs/screenshots.py site        # docs/gallery.png, filter-page.png, index.png, and where the atlas has
+                                           # them gallery-examples.png, filter-circuits.png and map.png
     python docs/screenshots.py SITE --gallery-only NAME.png   # one layer's gallery of another atlas
 """
 
@@ -48,8 +49,31 @@ def main(site: Path, out: Path = Path(__file__).resolve().parent, gallery_only: 
             time.sleep(1.0)
             driver.save_screenshot(str(out / "gallery-examples.png"))
             print(f"{out / 'gallery-examples.png'}: {layer['page']} (dataset examples)")
+        if not gallery_only:
+            network_map_shots(driver, site, out, built, layer)
     finally:
         driver.quit()
+
+
+def network_map_shots(driver, site: Path, out: Path, built: list[dict], layer: dict) -> None:
+    """A filter page scrolled to its circuit panel (a filter of a later layer: it has filters that feed it) and
+    the middle layer's map view, where the atlas has them."""
+    fed = [entry for later in built[1:] for entry in later["filters"] if entry.get("circuit")]
+    if fed:
+        entry = fed[min(3, len(fed) - 1)]
+        driver.set_window_size(1280, 900)
+        driver.get((site.resolve() / entry["page"]).as_uri())
+        driver.execute_script("document.querySelectorAll('img').forEach(function (i) { i.loading = 'eager'; });"
+                              "document.getElementById('circuits').scrollIntoView();")
+        time.sleep(1.0)
+        driver.save_screenshot(str(out / "filter-circuits.png"))
+        print(f"{out / 'filter-circuits.png'}: {entry['page']} (circuits)")
+    if layer.get("map"):
+        driver.set_window_size(1280, 900)
+        driver.get((site.resolve() / layer["map"]["page"]).as_uri())
+        time.sleep(1.0)
+        driver.save_screenshot(str(out / "map.png"))
+        print(f"{out / 'map.png'}: {layer['map']['page']} (map)")
 
 
 if __name__ == "__main__":

@@ -123,3 +123,12 @@ def test_convergence_quick_records_every_snapshot_of_every_layer(tmp_path):
     assert all(row["activation_fraction_median"] == 1.0 for row in result["rows"] if row["steps"] == 8)
     assert all(0.0 <= row["self_recognition"] <= 1.0 for row in result["rows"])
     assert plot.read_text().count("<polyline") == 6  # a line per layer in each of the two panels
+
+
+def test_estimate_bench_compares_the_previews_estimate_with_a_measured_full_build(tmp_path):
+    output = tmp_path / "estimate.json"
+    run_bench("estimate.py", "--model", "tiny-cnn", "--layers", "conv1", "--filters", "0:1", "--record", str(output))
+    [row] = json.loads(output.read_text())["rows"]
+    assert row["layer"] == "conv1" and row["filters"] == 1 and row["facets"] == 4
+    assert row["measured_phases"]["optimise"] > 0 and row["measured_phases"]["facets"] > 0
+    assert row["ratio"] == pytest.approx(row["estimate_seconds"] / row["measured_seconds"])
