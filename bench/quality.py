@@ -1,7 +1,7 @@
 """Image quality of both methods on the same filters: builds the default layers of vgg16-hed with `classic` and
 `fourier` (first 64 filters of each layer by default), measures them with `atlas evaluate`, and prints one
-Markdown table: method x layer -> flat tiles, robust self-recognition, negative check, silent filters (their own
-image does not make them fire) and self-recognition among the others, seconds.
+Markdown table: method x layer -> flat tiles, negative check, silent filters (silence.py), robust self-recognition
+over all filters and among the firing ones, on the standard and the wider views, seconds.
 
     python bench/quality.py                       # make bench-quality
     python bench/quality.py --filters 0:16        # quicker
@@ -45,6 +45,10 @@ def build_and_measure(method: str, options, out: Path) -> list[dict]:
     return rows
 
 
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
 def figure(sites: dict[str, Path], path: Path, per_layer: int = 6, tile: int = 96) -> None:
     """Rows: layer x method; the same filters side by side."""
     record = json.loads(next(iter(sites.values())).joinpath("atlas.json").read_text())
@@ -82,14 +86,15 @@ def main():
     precisions = sorted({row["precision"] for row in rows})
     lines = [f"Measured on {info['device']} ({info['cpu']}, {info['cpu_cores']} cores), {info['backend']}, "
              f"{'/'.join(precisions)}, filters {options.filters} of each layer, {time.strftime('%Y-%m-%d')}:", "",
-             "| method | layer | filters | flat tiles | robust self-recognition | negative check | silent | "
-             "self-recognition of the firing | seconds |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| method | layer | filters | flat tiles | negative check | silent | self-recognition: all | firing | "
+             "wide views: all | firing | seconds |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
-        firing = "–" if row["self_recognition_firing"] is None else f"{row['self_recognition_firing']:.0%}"
         lines.append(f"| {row['method']} ({row['steps']} steps) | {row['layer']} | {row['num_filters']} | "
-                     f"{row['flat_tiles']:.0%} | {row['self_recognition']:.0%} | {row['negative_check']:.0%} | "
-                     f"{row['num_silent']} | {firing} | {row['seconds']:.1f} |")
+                     f"{row['flat_tiles']:.0%} | {row['negative_check']:.0%} | {row['num_silent']} | "
+                     f"{row['self_recognition']:.0%} | {_share(row['self_recognition_firing'])} | "
+                     f"{row['self_recognition_wide']:.0%} | {_share(row['self_recognition_firing_wide'])} | "
+                     f"{row['seconds']:.1f} |")
     print("\n".join(lines))
     print(f"\n(total {time.perf_counter() - started:.0f} s; chance level of self-recognition: 1/filters)")
     options.json.parent.mkdir(parents=True, exist_ok=True)

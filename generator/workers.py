@@ -22,9 +22,11 @@ from generator.optimize import Optimizer
 from generator.precision import precision_policy
 from generator.preprocessing import PreprocessingChoice
 from generator.runs import SIGNS
+from generator.silence import Response, responses
 
 _MODELS: dict[tuple, LoadedModel] = {}
 _OPTIMIZERS: dict[tuple, Optimizer] = {}
+_PRE_ACTIVATIONS: dict[tuple, object] = {}
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class UnitResult:
     batch_size: int
     num_traces: int  # the layer's step traced this often in the process that ran the unit
     compile_seconds: float  # time the layer's first compiled calls took in that process (counted once)
+    responses: tuple[Response, ...] = ()  # per filter: the evidence whether it is silent (silence.py)
 
 
 def model_key(source) -> tuple:
@@ -101,6 +104,14 @@ def layer_optimizer(task: UnitTask) -> Optimizer:
     return _OPTIMIZERS[key]
 
 
+def layer_pre_activation(task: UnitTask):
+    """The layer's extractor before its fused activation (what silence.py reads), made on first use."""
+    key = (*model_key(task), task.layer)
+    if key not in _PRE_ACTIVATIONS:
+        _PRE_ACTIVATIONS[key] = build_extractor(_loaded(task), task.layer, "pre_activation")
+    return _PRE_ACTIVATIONS[key]
+
+
 def optimise_unit(task: UnitTask) -> UnitResult:
     """Positive and negative images of the unit's filters. An out-of-memory error halves the layer's batch and
     tries again."""
@@ -125,7 +136,11 @@ def optimise_unit(task: UnitTask) -> UnitResult:
     count = len(task.filter_ids)
     signs = {name: SignResult(images[index * count:(index + 1) * count], activations[index * count:(index + 1) * count])
              for index, (name, _) in enumerate(SIGNS)}
-    return UnitResult(signs, optimizer.batch_size, optimizer.num_traces, optimizer.compile_seconds)
+    with precision_policy(task.method.precision):
+        found = responses(layer_pre_activation(task), optimizer.preprocessing, signs["positive"].images,
+                          list(task.filter_ids),
+                          optimizer.batch_size)
+    return UnitResult(signs, optimizer.batch_size, optimizer.num_traces, optimizer.compile_seconds, tuple(found))
 
 
 def run_here(tasks: list[UnitTask], stop) -> Iterator[tuple[int, UnitResult]]:

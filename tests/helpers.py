@@ -140,3 +140,24 @@ def transfer_learning_model(size: int = 32):
     return keras.Sequential([keras.Input((size, size, 3)), keras.layers.Rescaling(1 / 255, name="rescale"), base,
                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, name="logits")],
                             name="classifier")
+
+
+def silent_filter_cnn(size: int = 16):
+    """conv1 (4 filters, fused ReLU, no bias: zero on a black image), then ``late`` (3 filters, fused ReLU, no
+    bias) over conv1's non-negative maps: filter 0's weights are all negative (any pattern inhibits it, black
+    leaves it at zero: silent), filter 1's all positive (it fires), filter 2's mixed."""
+    import numpy as np
+
+    from generator.quiet import keras
+
+    inputs = keras.Input((size, size, 3))
+    early = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv1")
+    late = keras.layers.Conv2D(3, 3, padding="same", activation="relu", name="late")
+    model = keras.Model(inputs, late(early(inputs)), name="silent_filter")
+    random = np.random.default_rng(11)
+    early.set_weights([random.normal(0, 0.5, size=(3, 3, 3, 4)).astype("float32"), np.zeros(4, "float32")])
+    kernel = random.normal(0, 0.5, size=(3, 3, 4, 3)).astype("float32")
+    kernel[..., 0] = -np.abs(kernel[..., 0])
+    kernel[..., 1] = np.abs(kernel[..., 1])
+    late.set_weights([kernel, np.zeros(3, "float32")])
+    return model

@@ -273,3 +273,32 @@ def test_the_search_box_finds_a_class_unit_by_its_name(browser, tmp_path_factory
     open_page(browser, (out / "layers/logits/index.html").as_uri())
     browser.find_element("id", "jump-input").send_keys("3", Keys.ENTER)  # a number is still a filter id
     wait_for_url(browser, "layers/logits/0003.html")
+
+
+def test_silent_filters_are_dimmed_hidden_with_s_counted_and_lead_with_their_real_patches(browser, tmp_path_factory):
+    from helpers import save_model, silent_filter_cnn
+
+    work = tmp_path_factory.mktemp("silent")
+    photos = write_planted_images(work / "photos")
+    out = work / "atlas"
+    atlas.build(tiny_settings(out, model=save_model(silent_filter_cnn(), work, "silent"), layers=("late",), steps=8,
+                              examples=str(photos)))
+    open_page(browser, (out / "index.html").as_uri())
+    assert browser.find_element("css selector", "td.silent-count").text == "1"
+    open_page(browser, (out / "layers/late/index.html").as_uri())
+    silent = browser.find_element("css selector", "#gallery li[data-id='0']")
+    firing = browser.find_element("css selector", "#gallery li[data-id='1']")
+    assert "silent" in silent.text and "silent" not in firing.text
+    opacity = "return getComputedStyle(arguments[0].querySelector('img')).opacity"
+    assert float(browser.execute_script(opacity, silent)) < float(browser.execute_script(opacity, firing))
+    browser.find_element("tag name", "body").send_keys("s")
+    assert not silent.is_displayed() and firing.is_displayed()
+    browser.find_element("id", "silent-switch").click()
+    assert silent.is_displayed()
+    open_page(browser, (out / "layers/late/0000.html").as_uri())
+    lead = browser.find_element("css selector", "main > :is(section, div, p):not(.filter-nav)")
+    assert lead.get_attribute("id") == "silent" and "responds to no pattern found" in lead.text
+    assert len(lead.find_elements("css selector", ".example-grid > *")) > 0
+    assert all_images_loaded(browser) == [] and console_errors(browser) == []
+    open_page(browser, (out / "layers/late/0001.html").as_uri())
+    assert browser.find_elements("id", "silent") == []

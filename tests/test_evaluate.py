@@ -45,6 +45,27 @@ def test_planted_detectors_recognise_their_own_colour(tmp_path):
     assert quality.self_recognition == 1.0 and quality.negative_check == 1.0 and quality.flat_tiles == 0.0
     assert abs(quality.chance - 1 / 3) < 1e-9
     assert quality.num_silent == 0 and quality.self_recognition_firing == 1.0
+    assert quality.self_recognition_wide == 1.0 and quality.self_recognition_firing_wide == 1.0
+
+
+def test_the_builds_silent_status_decides_which_filters_fire(tmp_path):
+    layer = layer_record(tmp_path, ["red", "green", "blue"], ["green", "blue", "red"])
+    for entry, status in zip(layer["filters"], ("fires", "silent", "fires")):
+        entry["status"] = status
+    quality = evaluate_layer(colour_detectors(), layer, tmp_path, "output", None)
+    assert quality.num_silent == 1 and quality.self_recognition_firing == 1.0
+
+
+def test_wider_views_turn_and_scale_further(tmp_path):
+    from generator import transforms
+    from generator.evaluate import VIEWS
+
+    def largest_turn(name):
+        rows = transforms.draw_batch(transforms.robustness(*VIEWS[name]),
+                                     [np.random.default_rng(seed) for seed in range(400)], 64)[0]
+        return np.degrees(np.abs(np.arctan2(rows[:, 1], rows[:, 0]))).max()
+
+    assert 9 < largest_turn("standard") <= 10.01 and 14 < largest_turn("wide") <= 15.01
 
 
 def test_swapped_images_are_caught(tmp_path):

@@ -69,6 +69,19 @@
     button.setAttribute("aria-pressed", String(facetView));
     button.textContent = facetView ? "Show main images (f)" : "Show facets (f)";
   }
+
+  // Silent filters are dimmed in the gallery, and the button hides them.
+  var silentHidden = false;
+  function hideSilent(hide) {
+    var gallery = document.getElementById("gallery"), button = document.getElementById("silent-switch");
+    silentHidden = hide;
+    gallery.classList.toggle("hide-silent", hide);
+    button.setAttribute("aria-pressed", String(hide));
+    button.textContent = hide ? "Show silent (s)" : "Hide silent (s)";
+  }
+  var silentSwitcher = document.getElementById("silent-switch");
+  if (silentSwitcher) silentSwitcher.addEventListener("click", function () { hideSilent(!silentHidden); });
+
   var facetSwitcher = document.getElementById("facet-switch");
   if (facetSwitcher) facetSwitcher.addEventListener("click", function () { showFacets(!facetView); });
 
@@ -141,6 +154,7 @@
     if (plane && (event.key === "+" || event.key === "=")) zoomMap(1.5);
     if (plane && event.key === "-") zoomMap(1 / 1.5);
     if (event.key === "f" && facetSwitcher) showFacets(!facetView);
+    if (event.key === "s" && silentSwitcher) hideSilent(!silentHidden);
     if (event.key === "n" && switcher) showSign(!negative);
     if (event.key === "e" && viewSwitcher) showView(!exampleView);
     if (event.key === "g") {
