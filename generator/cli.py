@@ -78,8 +78,9 @@ def build(
     weights: _option("imagenet | none | PATH (keras.applications models).") = None,
     layers: _option("Comma-separated layer names or globs, e.g. 'block*_conv3'.") = None,
     filters: _option("all (default), a range 0:16, or ids 3,7,9.") = None,
-    method: _option("fourier (default: Fourier image, transformation robustness, Adam) or classic (the "
-                    "tutorial's pixel gradient ascent).") = None,
+    method: _option("fourier (default: Fourier image, transformation robustness, Adam), classic (the "
+                    "tutorial's pixel gradient ascent) or maco (the phase of a natural-image spectrum, random "
+                    "crops and noise).") = None,
     steps: _option("Optimisation steps per image.", int) = None,
     size: _option("Image size in pixels (square), or auto: from each layer's receptive field.") = None,
     learning_rate: _option("Step size.", float) = None,

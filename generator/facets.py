@@ -86,7 +86,7 @@ class FacetOptimizer:
         def objective_and_similarity(weights, params, filter_ids, view_rows):
             images = parameterisation.to_rgb(params)
             if views is not None:
-                images = transforms.apply(images, view_rows)
+                images = transforms.apply(images, view_rows, views.noise)
             style, outputs = style_and_outputs(weights, images)
             return mean_activation(outputs, filter_ids, of_maps), gram_similarities(style, num_facets)
 

@@ -8,6 +8,8 @@ per profile. The optimiser takes the record; a new method is one new entry in ``
   standardise-and-crop deprocessing.
 - ``fourier``: a Fourier-parameterised, colour-decorrelated image, random jitter/scale/rotation, Adam
   (Olah et al., Distill 2017).
+- ``maco``: the phase of a spectrum whose magnitude is a natural photograph's, random crops and noise, Adam
+  (Fel et al., NeurIPS 2023).
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from generator import transforms
-from generator.parameterisations import FourierParameterisation, PixelParameterisation
+from generator.parameterisations import FourierParameterisation, MacoParameterisation, PixelParameterisation
 from generator.tiles import crop_for, deprocess_standardised, deprocess_unit
 from generator.updates import Adam, NormalisedGradientStep
 
 PROFILE_NAMES = ("preview", "full")
 PREVIEW_FILTERS = 16
+
+
+LATER_FIELDS = {"objective": "channel", "crop": 0.0, "noise": 0.0}  # field -> the default its absence means
 
 
 @dataclass(frozen=True)
@@ -44,13 +49,16 @@ class MethodSettings:
     rotate: float = 0.0  # random rotation per step in [-rotate, rotate] degrees
     precision: str = "float32"  # or "mixed": bfloat16 compute, float32 variables and loss
     objective: str = "channel"  # channel: the mean over the map | neuron: the centre position (objectives.py)
+    crop: float = 0.0  # random crops per step, of side [crop, 1] times the size (0: none)
+    noise: float = 0.0  # standard deviation of the noise added to each view
 
     def key(self) -> str:
-        """A short stable hash of the settings, used to tell whether finished work still matches. The default
-        objective is left out of it, so atlases built before there was a choice keep their keys."""
+        """A short stable hash of the settings, used to tell whether finished work still matches. A field added
+        after the first atlases were built is left out of it at its default, so those atlases keep their keys."""
         fields = dataclasses.asdict(self)
-        if fields["objective"] == "channel":
-            del fields["objective"]
+        for name, default in LATER_FIELDS.items():
+            if fields[name] == default:
+                del fields[name]
         text = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -82,6 +90,11 @@ def robust_views(settings: MethodSettings) -> transforms.Transform | None:
     return transforms.robustness(settings.jitter, settings.scale, settings.rotate)
 
 
+def crop_views(settings: MethodSettings) -> transforms.Transform:
+    """Random crops and noise (MaCo's views)."""
+    return transforms.compose(transforms.crop(settings.crop), transforms.noise(settings.noise))
+
+
 def _standardised_tile(image: np.ndarray, size: int) -> np.ndarray:
     return deprocess_standardised(image, crop_for(size))
 
@@ -96,6 +109,8 @@ _CLASSIC = MethodSettings(name="classic", steps=10, learning_rate=10.0, size=200
 # (docs/site.md#size-on-disk), and the deep layers cost a third of what 224 px would.
 _FOURIER = MethodSettings(name="fourier", steps=128, learning_rate=0.05, size=0, target="leaky",
                           jitter=0.0625, scale=0.1, rotate=10.0)
+# maco: the phase alone, the magnitude a natural image's; crops down to half the side and a little noise.
+_MACO = MethodSettings(name="maco", steps=128, learning_rate=0.1, size=0, target="leaky", crop=0.5, noise=0.05)
 
 CLASSIC = Method(
     name="classic", summary="the tutorial's pixel gradient ascent",
@@ -110,7 +125,14 @@ FOURIER = Method(
               "preview": ProfileDefaults(dataclasses.replace(_FOURIER, steps=32), PREVIEW_FILTERS,
                                          max_auto_size=112)})
 
-METHODS = {method.name: method for method in (FOURIER, CLASSIC)}
+MACO = Method(
+    name="maco", summary="phase of a natural-image spectrum, random crops and noise, Adam (MaCo)",
+    parameterisation=MacoParameterisation, views=crop_views, update=Adam, tile=_unit_tile,
+    profiles={"full": ProfileDefaults(_MACO, num_filters=None, max_auto_size=128),
+              "preview": ProfileDefaults(dataclasses.replace(_MACO, steps=32), PREVIEW_FILTERS,
+                                         max_auto_size=112)})
+
+METHODS = {method.name: method for method in (FOURIER, CLASSIC, MACO)}
 DEFAULT_METHOD = FOURIER.name
 
 

@@ -65,7 +65,7 @@ class Optimizer:
         def per_image(weights, params, filter_ids, view_rows):
             images = parameterisation.to_rgb(params)
             if views is not None:
-                images = transforms.apply(images, view_rows)
+                images = transforms.apply(images, view_rows, views.noise)
             return activations(weights, images, filter_ids)
 
         value_and_gradient = backends.value_and_gradient(per_image)

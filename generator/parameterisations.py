@@ -6,6 +6,10 @@ A parameterisation turns per-image generators into initial parameters, parameter
 - ``pixels`` (the classic method): the pixels themselves, as the tutorial does.
 - ``fourier``: a spectrum per colour channel, scaled by 1/frequency so that every frequency is equally easy to
   change, mapped through ImageNet's colour correlation and a sigmoid (Olah et al., Distill 2017).
+- ``maco``: only the phase of the spectrum; its magnitude is fixed to the mean magnitude of natural photographs
+  (scikit-image's, which the package ships), so every image keeps a natural image's energy per frequency
+  (Fel et al., NeurIPS 2023, "Unlocking Feature Visualization for Deeper Networks with MAgnitude Constrained
+  Optimization").
 
 Both take the model's number of input channels. Only three channels are taken as RGB and colour-decorrelated;
 any other count (grayscale, multispectral bands) has no known correlation, so its channels stay independent.
@@ -13,9 +17,12 @@ any other count (grayscale, multispectral bands) has no known correlation, so it
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from einops import rearrange
 
+from generator import example_images
 from generator.quiet import keras
 
 ops = keras.ops
@@ -95,3 +102,56 @@ class FourierParameterisation:
         spectrum = np.fft.fft2(rearrange(correlated, "b h w c -> b c h w")) / self.scale
         return np.stack([spectrum.real, spectrum.imag], axis=1).astype(np.float32)
 
+
+
+@functools.lru_cache(maxsize=16)
+def natural_magnitude(size: int, num_channels: int = 3) -> np.ndarray:
+    """(C, H, W): the mean Fourier magnitude of the shipped photographs at ``size`` pixels, per channel (RGB for
+    three channels; the grayscale photographs' for any other count), each photograph's mean taken out first."""
+    photos = example_images.shipped_photos().paths
+    mode = 3 if num_channels == 3 else 1
+    squares = [square for square in (example_images.load_square(path, size, mode) for path in photos)
+               if square is not None]
+    images = np.stack(squares).astype(np.float64) / 255.0
+    images -= images.mean(axis=(1, 2), keepdims=True)
+    magnitude = np.abs(np.fft.fft2(rearrange(images, "n h w c -> n c h w"))).mean(axis=0)
+    return np.broadcast_to(magnitude, (num_channels, size, size)).astype(np.float32)
+
+
+class MacoParameterisation:
+    """The phase of a spectrum per channel, its magnitude fixed to ``natural_magnitude``: inverse FFT
+    (``spatial``), the image standardised, colour decorrelation (three channels only), sigmoid. Parameters:
+    (B, C, H, W), in radians."""
+
+    def __init__(self, size: int, num_channels: int = 3):
+        self.size = size
+        self.num_channels = num_channels
+        self.magnitude = natural_magnitude(size, num_channels)
+        self.negative_frequency = (-np.arange(size)) % size  # index of -k for each k, along one axis
+
+    def initial(self, generators: list[np.random.Generator]) -> np.ndarray:
+        shape = (self.num_channels, self.size, self.size)
+        return np.stack([generator.uniform(-np.pi, np.pi, shape).astype(np.float32) for generator in generators])
+
+    def spatial(self, params):
+        """The real image whose spectrum has the fixed magnitude and the parameters' phase, (B, H, W, C): the
+        phase is made odd (phi(-k) = -phi(k)), as a real image's is, so the inverse FFT is real and the magnitude
+        stays exactly ``natural_magnitude``."""
+        negative = ops.convert_to_tensor(self.negative_frequency)
+        mirrored = ops.take(ops.take(params, negative, axis=2), negative, axis=3)
+        phase = (params - mirrored) / 2
+        magnitude = ops.convert_to_tensor(self.magnitude)
+        real, _ = ops.ifft2((magnitude * ops.cos(phase), magnitude * ops.sin(phase)))
+        return ops.transpose(real, (0, 2, 3, 1))
+
+    def to_rgb(self, params):
+        image = self.spatial(params)
+        mean = ops.mean(image, axis=(1, 2, 3), keepdims=True)
+        spread = ops.sqrt(ops.mean(ops.square(image - mean), axis=(1, 2, 3), keepdims=True) + 1e-8)
+        image = (image - mean) / spread
+        if self.num_channels == 3:
+            image = ops.matmul(image, ops.convert_to_tensor(COLOUR_CORRELATION.T))
+        return ops.sigmoid(image)
+
+    def to_display(self, params: np.ndarray) -> np.ndarray:
+        return ops.convert_to_numpy(self.to_rgb(ops.convert_to_tensor(params)))

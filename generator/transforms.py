@@ -1,11 +1,11 @@
-"""Transformation robustness: random jitter, scale and rotation, different for every image of a batch.
+"""The random views each step sees, different for every image of a batch: jitter, scale and rotation
+(transformation robustness), or random crops and noise (MaCo's views).
 
 Each factory takes its setting and returns a ``Transform``: ``draw(generator, size, count)`` picks ``count`` random
 3x3 matrices (output pixel -> input pixel) for one image on the host, from that image's own generator, so an
 image's views never depend on its batch; ``compose`` multiplies matrices, and ``apply`` warps the whole batch in
-one bilinear interpolation, outside areas filled with mid-grey. A run draws every
-step's matrices at its start, so the device never waits for the host.
-"""
+one bilinear interpolation, outside areas filled with mid-grey, and adds the transform's noise. A run draws every
+step's matrices at its start, so the device never waits for the host."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ Matrices = np.ndarray  # (count, 3, 3): each maps output (x, y, 1) to input (x, 
 class Transform:
     name: str
     draw: Callable[[np.random.Generator, int, int], Matrices]  # (generator, size, count) -> matrices
+    noise: float = 0.0  # standard deviation of the noise added to each view (``apply``)
 
 
 def _about_centre(linear: np.ndarray, size: int) -> Matrices:
@@ -59,6 +60,26 @@ def scale(low: float, high: float) -> Transform:
     return Transform("scale", draw)
 
 
+def crop(smallest: float) -> Transform:
+    """A random square crop of side ``smallest``-1 times the size, anywhere inside the image, resized to the full
+    size (MaCo's views: nothing outside the image is ever seen)."""
+
+    def draw(generator, size, count):
+        sides = generator.uniform(smallest, 1.0, size=count)
+        offsets = generator.uniform(0.0, 1.0, size=(count, 2)) * ((1.0 - sides) * (size - 1))[:, None]
+        matrices = np.tile(np.eye(3), (count, 1, 1))
+        matrices[:, 0, 0] = matrices[:, 1, 1] = sides
+        matrices[:, :2, 2] = offsets
+        return matrices
+
+    return Transform("crop", draw)
+
+
+def noise(deviation: float) -> Transform:
+    """Noise of standard deviation ``deviation`` added to each view (the warp itself is the identity)."""
+    return Transform("noise", lambda generator, size, count: np.tile(np.eye(3), (count, 1, 1)), deviation)
+
+
 def rotate(degrees: float) -> Transform:
     """Rotate by an angle drawn uniformly from [-degrees, degrees], about the centre."""
 
@@ -80,7 +101,7 @@ def compose(*transforms: Transform) -> Transform:
             matrices = matrices @ transform.draw(generator, size, count)
         return matrices
 
-    return Transform("+".join(t.name for t in transforms), draw)
+    return Transform("+".join(t.name for t in transforms), draw, max(t.noise for t in transforms))
 
 
 def robustness(jitter_fraction: float, scale_range: float, degrees: float) -> Transform:
@@ -96,8 +117,9 @@ def draw_batch(transform: Transform, generators: list[np.random.Generator], size
     return rows.astype(np.float32)
 
 
-def apply(images, rows):
-    """Warp each image by its row (output pixel -> input pixel), bilinear, mid-grey outside.
+def apply(images, rows, noise: float = 0.0):
+    """Warp each image by its row (output pixel -> input pixel), bilinear, mid-grey outside; then, where ``noise``
+    is given, add noise of that standard deviation (``view_noise``).
 
     Written with gathers in keras.ops rather than ``keras.ops.image.affine_transform``: TensorFlow's gradient of
     that op is an approximation (the inverse warp) while JAX differentiates it exactly, so the two backends
@@ -121,4 +143,20 @@ def apply(images, rows):
             values = ops.take_along_axis(flat, index[..., None], axis=1)  # (B, H*W, 1) broadcast over channels
             values = ops.where(inside[..., None], values, FILL)
             result = result + (weight_x * weight_y)[..., None] * values
+    if noise:
+        result = result + view_noise(rows, xs, ys, channels, noise)
     return ops.reshape(result, (batch, height, width, channels))
+
+
+def view_noise(rows, xs, ys, channels: int, deviation: float):
+    """(B, H*W, C) uniform noise of standard deviation ``deviation``, a pure function of each image's row (its
+    random view) and the pixel: a hash (fractional part of a large sine), so the compiled step needs no random
+    state and both backends add the same noise."""
+    ops = keras.ops
+    seed = ops.sum(rows[:, :6] * ops.convert_to_tensor(np.array([3.1, 5.7, 0.37, 7.3, 2.9, 0.53], np.float32)),
+                   axis=1, keepdims=True)  # (B, 1): the view's random draw
+    channel = ops.convert_to_tensor(np.arange(channels, dtype=np.float32) * 1.731)
+    phase = (xs * 12.9898 + ys * 78.233 + seed)[..., None] + channel  # (B, H*W, C)
+    uniform = ops.sin(phase) * 43758.5453
+    uniform = uniform - ops.floor(uniform) - 0.5  # in [-0.5, 0.5): standard deviation 1 / sqrt(12)
+    return uniform * (deviation * float(np.sqrt(12.0)))

@@ -140,3 +140,21 @@ def test_a_snapshot_is_the_image_a_run_of_that_many_steps_ends_with(tiny):
     assert sorted(long_run.snapshots) == [3, METHOD.steps]
     np.testing.assert_allclose(long_run.snapshots[3], short_run.images, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(long_run.snapshots[METHOD.steps], long_run.images)
+
+
+MACO = MethodSettings(name="maco", steps=8, learning_rate=0.1, size=16, target="leaky", seed=3, crop=0.5, noise=0.05)
+
+
+def test_maco_batch_equals_singles_and_moves_the_activation_both_ways(tiny):
+    extractor = build_extractor(tiny, "conv3", "leaky")
+    batched = Optimizer(extractor, MACO, batch_size=4, preprocessing=PRESETS["unit"]).run([1, 6, 11],
+                                                                                          [1.0, -1.0, 1.0])
+    single = Optimizer(extractor, MACO, batch_size=1, preprocessing=PRESETS["unit"])
+    for index, (filter_id, sign) in enumerate([(1, 1.0), (6, -1.0), (11, 1.0)]):
+        np.testing.assert_allclose(batched.images[index], single.run([filter_id], [sign]).images[0],
+                                   rtol=1e-4, atol=1e-4)
+    optimizer = Optimizer(extractor, MACO, batch_size=16, preprocessing=PRESETS["unit"])
+    up = optimizer.run(list(range(16)), [1.0] * 16)
+    down = optimizer.run(list(range(16)), [-1.0] * 16)
+    assert (up.activations[:, -1] > up.activations[:, 0]).mean() >= 0.9
+    assert (down.activations[:, -1] < down.activations[:, 0]).mean() >= 0.9

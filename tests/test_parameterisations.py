@@ -48,3 +48,20 @@ def test_other_channel_counts_are_parameterised_without_colour_decorrelation(num
     assert np.ptp(shown[..., 0]) == 0 and shown[..., 0].mean() > 0.5 and np.allclose(shown[..., 1:], 0.5)
     pixels = PixelParameterisation(8, num_channels).initial([image_generator(0, 0, 1)])
     assert pixels.shape == (1, 8, 8, num_channels)
+
+
+def test_maco_keeps_a_natural_magnitude_whatever_the_phase():
+    from generator.parameterisations import MacoParameterisation, natural_magnitude
+
+    magnitude = natural_magnitude(32)
+    frequency = np.sqrt(np.fft.fftfreq(32)[:, None] ** 2 + np.fft.fftfreq(32)[None, :] ** 2)
+    low, high = magnitude[:, (frequency > 0) & (frequency < 0.1)].mean(), magnitude[:, frequency > 0.4].mean()
+    assert low > 10 * high  # photographs: most energy in the low frequencies
+    maco = MacoParameterisation(32)
+    params = maco.initial([np.random.default_rng(seed) for seed in range(3)])
+    images = np.asarray(keras.ops.convert_to_numpy(maco.spatial(keras.ops.convert_to_tensor(params))))
+    spectrum = np.abs(np.fft.fft2(np.moveaxis(images, -1, 1)))
+    np.testing.assert_allclose(spectrum, np.broadcast_to(maco.magnitude, spectrum.shape), rtol=1e-3, atol=1e-3)
+    assert np.abs(images[0] - images[1]).mean() > 0.1 * np.abs(images[0]).mean()  # other phases, other images
+    rgb = np.asarray(keras.ops.convert_to_numpy(maco.to_rgb(keras.ops.convert_to_tensor(params))))
+    assert rgb.shape == (3, 32, 32, 3) and ((0 < rgb) & (rgb < 1)).all()

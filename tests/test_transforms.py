@@ -50,3 +50,28 @@ def test_compose_applies_in_order():
     matrix = transforms.compose(scale, shift).draw(generator, 9, 1)[0]
     centre = np.array([4.0, 4.0, 1.0])
     np.testing.assert_allclose(matrix @ centre, centre)  # zoom about the centre keeps it fixed
+
+
+def test_crops_stay_inside_the_image_and_zoom_in():
+    matrices = transforms.crop(0.5).draw(np.random.default_rng(0), 64, 200)
+    corners = np.array([[0, 0, 1], [63, 0, 1], [0, 63, 1], [63, 63, 1]], float).T
+    seen = matrices @ corners  # where each corner of the view comes from
+    assert seen[:, :2].min() >= -1e-9 and seen[:, :2].max() <= 63 + 1e-9
+    sides = matrices[:, 0, 0]
+    assert 0.5 <= sides.min() < 0.55 and 0.95 < sides.max() <= 1.0
+
+
+def test_view_noise_has_its_deviation_and_follows_the_view():
+    transform = transforms.compose(transforms.crop(0.5), transforms.noise(0.1))
+    assert transform.noise == 0.1
+    grey = np.full((2, 48, 48, 3), 0.5, np.float32)
+    rows = transforms.draw_batch(transform, [np.random.default_rng(seed) for seed in (1, 2)], 48)[0]
+    noisy = np.asarray(ops.convert_to_numpy(transforms.apply(ops.convert_to_tensor(grey), ops.convert_to_tensor(rows),
+                                                             transform.noise)))
+    again = np.asarray(ops.convert_to_numpy(transforms.apply(ops.convert_to_tensor(grey), ops.convert_to_tensor(rows),
+                                                             transform.noise)))
+    noise = noisy - 0.5
+    assert abs(noise.std() - 0.1) < 0.01 and abs(noise.mean()) < 0.01
+    np.testing.assert_array_equal(noisy, again)  # a pure function of the view
+    assert np.abs(noise[0] - noise[1]).mean() > 0.05  # each view its own noise
+    assert np.abs(noise[0, ..., 0] - noise[0, ..., 1]).mean() > 0.05  # and each channel
