@@ -20,10 +20,11 @@ install: $(STAMP)
 atlas: $(STAMP)
 	$(BIN)/atlas build --config atlas.toml $(if $(PROFILE),--profile $(PROFILE)) $(ATLAS_OPTIONS)
 
-## make test: lint, then the whole suite on TensorFlow (real-model tests included), then again on JAX.
+## make test: lint, then the whole suite on TensorFlow (real-model tests included), then again on JAX (without the
+## real model and without the tests that do not depend on the backend: conftest.py's BACKEND_FREE_MODULES).
 test: lint
-	$(BIN)/python -m pytest -q
-	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q --durations=12
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q --durations=12 -m "not slow and not backend_free"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -32,7 +32,7 @@ from generator.config import AtlasConfig, resolve  # noqa: E402
 def build_and_measure(method: str, options, out: Path) -> list[dict]:
     config = AtlasConfig(model="vgg16-hed", weights=options.weights, method=method, filters=options.filters,
                          layers=tuple(options.layers.split(",")) if options.layers else None, profile="full",
-                         out=str(out), precision=options.precision, examples="none",
+                         out=str(out), precision=options.precision, examples="none", facets=0,
                          steps=options.fourier_steps if method == "fourier" else None,
                          learning_rate=options.fourier_learning_rate if method == "fourier" else None)
     settings = resolve(config, backends.gpu_available(), backends.fast_bfloat16())  # as `atlas build` decides

@@ -115,8 +115,9 @@ def main():
         site = options.site or synthetic_site(Path(work) / "site", options.filters)
         record = json.loads((site / "atlas.json").read_text())
         built = [layer for layer in record["layers"] if layer["filters"]]
-        pages = ["index.html"] + [page for layer in built  # every gallery and one filter page of each layer
-                                  for page in (layer["page"], layer["filters"][0]["page"])]
+        pages = ["index.html"] + [page for layer in built  # every gallery, one filter page and map of each layer
+                                  for page in (layer["page"], layer["filters"][0]["page"],
+                                               *([layer["map"]["page"]] if layer.get("map") else []))]
         rows = measure(site, pages)
         size = sum(path.stat().st_size for path in site.rglob("*") if path.is_file())
     info = machine()

@@ -118,19 +118,22 @@ CLASSIC = Method(
     tile=_standardised_tile,
     profiles={"full": ProfileDefaults(_CLASSIC, num_filters=None),
               "preview": ProfileDefaults(dataclasses.replace(_CLASSIC, steps=5, size=128), PREVIEW_FILTERS)})
+
+
+def _spectral_profiles(full: MethodSettings) -> dict[str, ProfileDefaults]:
+    """fourier's and maco's profiles: every filter at up to 128 px in ``full``; a preview of 32 steps, up to 112 px."""
+    return {"full": ProfileDefaults(full, num_filters=None, max_auto_size=128),
+            "preview": ProfileDefaults(dataclasses.replace(full, steps=32), PREVIEW_FILTERS, max_auto_size=112)}
+
+
 FOURIER = Method(
     name="fourier", summary="Fourier image, transformation robustness, Adam",
     parameterisation=FourierParameterisation, views=robust_views, update=Adam, tile=_unit_tile,
-    profiles={"full": ProfileDefaults(_FOURIER, num_filters=None, max_auto_size=128),
-              "preview": ProfileDefaults(dataclasses.replace(_FOURIER, steps=32), PREVIEW_FILTERS,
-                                         max_auto_size=112)})
-
+    profiles=_spectral_profiles(_FOURIER))
 MACO = Method(
     name="maco", summary="phase of a natural-image spectrum, random crops and noise, Adam (MaCo)",
     parameterisation=MacoParameterisation, views=crop_views, update=Adam, tile=_unit_tile,
-    profiles={"full": ProfileDefaults(_MACO, num_filters=None, max_auto_size=128),
-              "preview": ProfileDefaults(dataclasses.replace(_MACO, steps=32), PREVIEW_FILTERS,
-                                         max_auto_size=112)})
+    profiles=_spectral_profiles(_MACO))
 
 METHODS = {method.name: method for method in (FOURIER, CLASSIC, MACO)}
 DEFAULT_METHOD = FOURIER.name

@@ -106,14 +106,17 @@ FOURIER = MethodSettings(name="fourier", steps=8, learning_rate=0.05, size=16, t
                          jitter=0.125, scale=0.1, rotate=10.0)
 
 
-def test_fourier_batch_equals_singles_with_random_views(tiny):
-    extractor = build_extractor(tiny, "conv3", "leaky")
-    batched = Optimizer(extractor, FOURIER, batch_size=4, preprocessing=PRESETS["unit"]).run([1, 6, 11],
-                                                                                             [1.0, -1.0, 1.0])
-    single = Optimizer(extractor, FOURIER, batch_size=1, preprocessing=PRESETS["unit"])
+def assert_batch_equals_singles(extractor, settings: MethodSettings):
+    batched = Optimizer(extractor, settings, batch_size=4, preprocessing=PRESETS["unit"]).run([1, 6, 11],
+                                                                                              [1.0, -1.0, 1.0])
+    single = Optimizer(extractor, settings, batch_size=1, preprocessing=PRESETS["unit"])
     for index, (filter_id, sign) in enumerate([(1, 1.0), (6, -1.0), (11, 1.0)]):
         alone = single.run([filter_id], [sign])
         np.testing.assert_allclose(batched.images[index], alone.images[0], rtol=1e-4, atol=1e-4)
+
+
+def test_fourier_batch_equals_singles_with_random_views(tiny):
+    assert_batch_equals_singles(build_extractor(tiny, "conv3", "leaky"), FOURIER)
 
 
 def test_fourier_moves_the_activation_both_ways(tiny):
@@ -147,12 +150,7 @@ MACO = MethodSettings(name="maco", steps=8, learning_rate=0.1, size=16, target="
 
 def test_maco_batch_equals_singles_and_moves_the_activation_both_ways(tiny):
     extractor = build_extractor(tiny, "conv3", "leaky")
-    batched = Optimizer(extractor, MACO, batch_size=4, preprocessing=PRESETS["unit"]).run([1, 6, 11],
-                                                                                          [1.0, -1.0, 1.0])
-    single = Optimizer(extractor, MACO, batch_size=1, preprocessing=PRESETS["unit"])
-    for index, (filter_id, sign) in enumerate([(1, 1.0), (6, -1.0), (11, 1.0)]):
-        np.testing.assert_allclose(batched.images[index], single.run([filter_id], [sign]).images[0],
-                                   rtol=1e-4, atol=1e-4)
+    assert_batch_equals_singles(extractor, MACO)
     optimizer = Optimizer(extractor, MACO, batch_size=16, preprocessing=PRESETS["unit"])
     up = optimizer.run(list(range(16)), [1.0] * 16)
     down = optimizer.run(list(range(16)), [-1.0] * 16)
