@@ -6,6 +6,7 @@ and prints the load times and the bytes each page fetched before any scrolling.
 
     python bench/site_speed.py                       # the synthetic 1,536-filter layer
     python bench/site_speed.py --site site           # an existing atlas (e.g. the default one)
+    python bench/site_speed.py --site site --every-filter-page
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ def main():
     parser.add_argument("--site", type=Path, default=None)
     parser.add_argument("--filters", type=int, default=1536)
     parser.add_argument("--json", type=Path, default=Path("bench/results/site-speed.json"))
+    parser.add_argument("--every-filter-page", action="store_true", help="every filter page, not one per layer")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         site = options.site or synthetic_site(Path(work) / "site", options.filters)
@@ -118,6 +120,8 @@ def main():
         pages = ["index.html"] + [page for layer in built  # every gallery, one filter page and map of each layer
                                   for page in (layer["page"], layer["filters"][0]["page"],
                                                *([layer["map"]["page"]] if layer.get("map") else []))]
+        if options.every_filter_page:
+            pages += [entry["page"] for layer in built for entry in layer["filters"][1:]]
         rows = measure(site, pages)
         size = sum(path.stat().st_size for path in site.rglob("*") if path.is_file())
     info = machine()

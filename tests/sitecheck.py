@@ -22,7 +22,7 @@ class LinkCollector(HTMLParser):
     def handle_starttag(self, tag, attributes):
         self.in_style = tag == "style"
         for name, value in attributes:
-            if name in ("href", "src") and value is not None:
+            if name in ("href", "src", "data-src") and value is not None:
                 self.links.append(value)
             elif name == "style" and value is not None:
                 self.links.extend(CSS_URL.findall(value))

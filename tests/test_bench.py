@@ -101,6 +101,26 @@ def test_site_size_measures_every_byte_and_projects_by_filters(tmp_path):
     assert result["measured"]["tar"] > on_disk + 512 * len(files)  # a header per file on top of the content
 
 
+def test_map_weight_of_a_whole_layer_is_what_its_map_loads(tmp_path):
+    from helpers import tiny_settings, write_planted_images
+
+    from generator import atlas
+
+    site = tmp_path / "site"
+    atlas.build(tiny_settings(site, layers=("conv1", "conv3"), filters="0:8", steps=2,
+                              examples=str(write_planted_images(tmp_path / "photos"))))
+    output = tmp_path / "map.json"
+    run_bench("map_weight.py", str(site), "--json", str(output))
+    rows = {row["layer"]: row for row in json.loads(output.read_text())["rows"]}
+    whole = rows["conv1"]  # 8 of 8 filters built: the projection is the page, its sprite and the assets
+    loaded = [site / "layers/conv1/map.html", site / "layers/conv1/map-sprite.webp",
+              *(site / "assets" / name for name in ("atlas.css", "atlas.js", "favicon.svg"))]
+    assert whole["projected_bytes"] == pytest.approx(sum(path.stat().st_size for path in loaded))
+    sample = rows["conv3"]  # 8 of 16: twice the sprite and the points
+    assert sample["filters"] == 16 and sample["projected_bytes"] == pytest.approx(
+        2 * sample["sprite_bytes"] + 16 * sample["point_bytes"] + sample["page_fixed_bytes"] + sample["assets_bytes"])
+
+
 @pytest.mark.slow
 def test_quality_bench_measures_both_methods(tmp_path):
     output = tmp_path / "quality.json"

@@ -77,8 +77,14 @@ def open_page(browser, url):
 
 
 def all_images_loaded(browser) -> list[str]:
-    """Force lazy images to load, wait, and return the src of any image that did not."""
+    """Force lazy images to load (and deferred ones, by scrolling each into view), wait, and return the src of any
+    image that did not."""
     browser.execute_script("document.querySelectorAll('img').forEach(function (i) { i.loading = 'eager'; });")
+    for _ in range(20):  # each scroll reveals the deferred thumbnails near it (atlas.js)
+        if not browser.execute_script("var i = document.querySelector('img[data-src]');"
+                                      "if (i) { i.scrollIntoView(); } return i !== null;"):
+            break
+        time.sleep(0.1)
     deadline = time.time() + 10
     while time.time() < deadline:
         pending = browser.execute_script(
@@ -302,3 +308,21 @@ def test_silent_filters_are_dimmed_hidden_with_s_counted_and_lead_with_their_rea
     assert all_images_loaded(browser) == [] and console_errors(browser) == []
     open_page(browser, (out / "layers/late/0001.html").as_uri())
     assert browser.find_elements("id", "silent") == []
+
+
+def test_thumbnails_below_the_first_screen_load_only_when_scrolled_near(browser, base):
+    browser.set_window_size(1200, 500)
+    try:
+        open_page(browser, base + "layers/conv3/0004.html")
+        time.sleep(0.3)
+        waiting = browser.find_elements("css selector", "#circuits img[data-src]")
+        assert waiting and all(image.get_attribute("src") in (None, "") for image in waiting)
+        assert browser.execute_script("return document.querySelector('#circuits').getBoundingClientRect().top"
+                                      " > window.innerHeight + 200")
+        browser.execute_script("document.querySelector('#circuits').scrollIntoView();")
+        time.sleep(0.3)
+        images = browser.find_elements("css selector", "#circuits img")
+        assert images and all(image.get_attribute("data-src") is None for image in images)
+        assert all_images_loaded(browser) == [] and console_errors(browser) == []
+    finally:
+        browser.set_window_size(1200, 900)

@@ -70,6 +70,24 @@
     button.textContent = facetView ? "Show main images (f)" : "Show facets (f)";
   }
 
+  // The filter page's circuit and neighbour thumbnails lie far below the first screen: each loads when it comes
+  // within 200 px of the view (data-src -> src), so a page fetches only what is in view before scrolling.
+  function reveal(image) {
+    image.src = image.getAttribute("data-src");
+    image.removeAttribute("data-src");
+  }
+  var deferred = document.querySelectorAll("img[data-src]");
+  if (deferred.length && "IntersectionObserver" in window) {
+    var observer = new IntersectionObserver(function (entries) {
+      entries.forEach(function (entry) {
+        if (entry.isIntersecting) { reveal(entry.target); observer.unobserve(entry.target); }
+      });
+    }, { rootMargin: "200px" });
+    deferred.forEach(function (image) { observer.observe(image); });
+  } else {
+    deferred.forEach(reveal);
+  }
+
   // Silent filters are dimmed in the gallery, and the button hides them.
   var silentHidden = false;
   function hideSilent(hide) {
