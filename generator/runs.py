@@ -150,7 +150,8 @@ def write_unit(unit: Unit, result, tile: Callable[[np.ndarray, int], np.ndarray]
     for filter_id, response in zip(unit.filter_ids, result.responses):
         records[filter_id]["status"] = "silent" if response.silent else "fires"
         records[filter_id]["response"] = {key: _finite_or_none(value) for key, value in
-                                          (("own", response.own), ("best", response.best), ("flat", response.flat))}
+                                          (("peak", response.peak), ("own", response.own), ("best", response.best),
+                                           ("flat", response.flat))}
     write_manifest(unit, out, [records[filter_id] for filter_id in unit.filter_ids],
                    {"written_by": f"pid {os.getpid()}"})
 

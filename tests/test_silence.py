@@ -21,16 +21,16 @@ def test_a_filter_that_every_pattern_inhibits_is_silent_and_a_normal_one_is_not(
         filters = {entry["id"]: entry for entry in record["layers"][0]["filters"]}
         silent, firing = filters[0], filters[1]
         assert silent["status"] == "silent", (method, silent["response"])
-        assert silent["response"]["own"] <= 0 < silent["response"]["flat"] - silent["response"]["best"] + 1e-12
+        assert silent["response"]["peak"] <= 0 and silent["response"]["flat"] > silent["response"]["best"]
         assert firing["status"] == "fires" and firing["response"]["own"] > 0, (method, firing["response"])
         assert firing["response"]["best"] >= firing["response"]["own"]
 
 
 def test_the_rule_needs_both_no_firing_and_a_flat_image_that_wins():
-    assert Response(own=-1.0, best=-0.5, flat=0.0).silent
-    assert not Response(own=-1.0, best=0.5, flat=0.0).silent  # another image of its unit makes it fire
-    assert not Response(own=0.2, best=0.2, flat=1.0).silent  # its own image makes it fire
-    assert not Response(own=-1.0, best=-1.0, flat=-2.0).silent  # the flat image is worse still
+    assert Response(peak=-0.1, own=-1.0, best=-0.5, flat=0.0).silent
+    assert not Response(peak=-0.1, own=-1.0, best=0.5, flat=0.0).silent  # another image of its unit does better
+    assert not Response(peak=3.0, own=-1.0, best=-1.0, flat=0.0).silent  # it fires somewhere on its own image
+    assert not Response(peak=-0.1, own=-1.0, best=-1.0, flat=-2.0).silent  # the flat image is worse still
 
 
 def test_the_flat_colour_is_what_the_preprocessing_maps_to_zero():
