@@ -3,6 +3,7 @@
     python docs/screenshots.py site        # docs/gallery.png, filter-page.png, index.png, and where the atlas has
                                            # them gallery-examples.png, filter-circuits.png and map.png
     python docs/screenshots.py SITE --gallery-only NAME.png   # one layer's gallery of another atlas
+    python docs/screenshots.py SITE --network-map-only        # filter-circuits.png and map.png only
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 
 
-def main(site: Path, out: Path = Path(__file__).resolve().parent, gallery_only: str | None = None) -> None:
+def main(site: Path, out: Path = Path(__file__).resolve().parent, gallery_only: str | None = None,
+         network_map_only: bool = False) -> None:
     record = json.loads((site / "atlas.json").read_text())
     built = [layer for layer in record["layers"] if layer["filters"]]
     layer = built[len(built) // 2]  # a middle layer: textures and parts
@@ -27,6 +29,8 @@ def main(site: Path, out: Path = Path(__file__).resolve().parent, gallery_only: 
              ("index.html", "index.png", 860))
     if gallery_only:
         pages = ((layer["page"], gallery_only, 700),)
+    if network_map_only:
+        pages = ()
     options = Options()
     options.binary_location = shutil.which("chromium") or shutil.which("google-chrome")
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,860",
@@ -41,7 +45,7 @@ def main(site: Path, out: Path = Path(__file__).resolve().parent, gallery_only: 
             time.sleep(1.0)
             driver.save_screenshot(str(out / name))
             print(f"{out / name}: {page}")
-        if record.get("examples") and not gallery_only:  # the gallery's dataset-example view
+        if record.get("examples") and not gallery_only and not network_map_only:  # the gallery's dataset-example view
             driver.set_window_size(1280, 860)
             driver.get((site.resolve() / layer["page"]).as_uri())
             driver.find_element("tag name", "body").send_keys("e")
@@ -65,7 +69,7 @@ def network_map_shots(driver, site: Path, out: Path, built: list[dict], layer: d
         driver.get((site.resolve() / entry["page"]).as_uri())
         driver.execute_script("document.querySelectorAll('img').forEach(function (i) { i.loading = 'eager'; });"
                               "document.getElementById('circuits').scrollIntoView();")
-        time.sleep(1.0)
+        time.sleep(1.5)  # the panel's thumbnails load once in view (atlas.js)
         driver.save_screenshot(str(out / "filter-circuits.png"))
         print(f"{out / 'filter-circuits.png'}: {entry['page']} (circuits)")
     if layer.get("map"):
@@ -79,4 +83,5 @@ def network_map_shots(driver, site: Path, out: Path, built: list[dict], layer: d
 if __name__ == "__main__":
     arguments = sys.argv[1:]
     only = arguments[arguments.index("--gallery-only") + 1] if "--gallery-only" in arguments else None
-    main(Path(arguments[0] if arguments else "site"), gallery_only=only)
+    main(Path(arguments[0] if arguments else "site"), gallery_only=only,
+         network_map_only="--network-map-only" in arguments)
