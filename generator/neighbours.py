@@ -7,11 +7,10 @@ and saves it with its state and, when finished, as ``examples/fingerprints.npz``
 Fingerprints are standardised per filter (over the images: mean 0, length 1), so the cosine similarity of two
 filters is the correlation of their responses: a filter that fires on every image by a different amount is not
 alike every other. A filter whose response does not vary has no neighbours. Each filter page lists the
-NUM_NEIGHBOURS most similar built filters; the map places every filter at the first two principal components of
-its standardised fingerprint (PCA by SVD in numpy). PCA rather than t-SNE: it is deterministic and the same in
-every build (a map that does not move between a preview and the full atlas), it needs no parameter to tune, and
-with a few dozen scanned images the fingerprints have a few dozen dimensions, where t-SNE's neighbourhoods are
-unreliable; alike filters still land together, since identical fingerprints get identical positions.
+NUM_NEIGHBOURS most similar built filters; the map places every filter by t-SNE of its standardised fingerprint
+(scikit-learn), started from the principal components and seeded: on vgg16-hed's block1_conv2 and block2_conv2 it
+kept 69% and 57% of each filter's 6 most similar filters among its 6 nearest on the map, PCA 46% and 39%
+(bench/map_layout.py), and identical fingerprints still get identical positions.
 """
 
 from __future__ import annotations
@@ -28,6 +27,8 @@ from generator.tiles import contact_sheet, encode_webp, sheet_columns
 FINGERPRINTS_FILE = runs.FINGERPRINTS_FILE
 NUM_NEIGHBOURS = 6
 MAP_THUMBNAIL = 48  # pixels of a filter's thumbnail on the map (zoom spreads the filters, not the thumbnails)
+PERPLEXITY = 15.0  # t-SNE's: the map kept 57-69% of the pages' neighbours on vgg16-hed, PCA 39-46% (docs/site.md)
+MIN_TSNE = 8  # fewer filters than this are placed by their principal components
 MAP_SIZE = 960  # pixels of the map's square at zoom 1
 # The map draws its thumbnails from one sprite per layer, every filter at MAP_THUMBNAIL px in the points' order:
 # one request instead of one per filter, and a 512-filter map under 2 MB (docs/site.md#the-network-map).
@@ -107,14 +108,13 @@ def nearest(fingerprints: np.ndarray, candidates: list[int]) -> dict[int, list[d
     return result
 
 
-def layout(fingerprints: np.ndarray) -> np.ndarray:
-    """(filters, 2) in [0, 1]: the first two principal components of the standardised fingerprints, each axis
-    scaled to the unit interval (the larger component's spread kept larger); signs fixed so the largest
-    coordinate of each component is positive (the same map in every build)."""
+def principal_components(fingerprints: np.ndarray) -> np.ndarray:
+    """(filters, 2): the first two principal components of the standardised fingerprints, signs fixed so the
+    largest coordinate of each is positive (the same in every build); zeros where nothing varies."""
     vectors = standardised(fingerprints)
     centred = vectors - vectors.mean(axis=0, keepdims=True)
     if centred.shape[1] == 0 or not np.any(centred):
-        return np.full((len(vectors), 2), 0.5)
+        return np.zeros((len(vectors), 2))
     left, values, _ = np.linalg.svd(centred, full_matrices=False)
     components = left[:, :2] * values[:2]
     if components.shape[1] < 2:
@@ -123,9 +123,26 @@ def layout(fingerprints: np.ndarray) -> np.ndarray:
         column = components[:, axis]
         if column[np.argmax(np.abs(column))] < 0:
             components[:, axis] = -column
-    low, high = components.min(axis=0), components.max(axis=0)
-    span = max(float((high - low).max()), 1e-12)
-    return (components - low) / span * 0.9 + 0.05
+    return components
+
+
+def layout(fingerprints: np.ndarray) -> np.ndarray:
+    """(filters, 2) in [0, 1]: t-SNE of the standardised fingerprints (Euclidean, which on these unit vectors
+    orders pairs as their correlation does; perplexity up to 15), started from their principal components and
+    seeded, so a build's map is the same every time; the principal components themselves below MIN_TSNE filters.
+    Each axis is scaled to the unit interval, the larger spread kept larger."""
+    points = principal_components(fingerprints)
+    if len(points) >= MIN_TSNE and np.any(points):
+        from sklearn.manifold import TSNE
+
+        start = points / max(float(np.std(points[:, 0])), 1e-12) * 1e-4  # t-SNE's own PCA start is this small
+        points = TSNE(n_components=2, perplexity=min(PERPLEXITY, (len(points) - 1) / 3), init=start,
+                      random_state=0).fit_transform(standardised(fingerprints))
+    low, high = points.min(axis=0), points.max(axis=0)
+    span = float((high - low).max())
+    if span < 1e-12:
+        return np.full((len(points), 2), 0.5)
+    return (points - low) / span * 0.9 + 0.05
 
 
 def for_site(out: Path, layers: list[dict], scan_key: str | None) -> None:
