@@ -271,3 +271,14 @@ def test_the_default_atlas_keeps_its_unit_keys():
         ("block1_conv2", "aae8ebf03cf6662ce1eb", 64), ("block2_conv2", "866a1af0fe07a96ce897", 64),
         ("block3_conv3", "bf3271d1a49eb1b6f73d", 80), ("block4_conv3", "0f76fef937fb0b6a417e", 112),
         ("block5_conv3", "3d31f3f9c487f27d4bc2", 112)]
+
+
+def test_a_maco_atlas_builds_raises_its_filters_and_names_its_views(tmp_path):
+    out = tmp_path / "site"
+    atlas.build(tiny_settings(out, layers=("conv3",), method="maco", steps=16, size=24))
+    record = json.loads((out / "atlas.json").read_text())
+    assert record["method"]["name"] == "maco" and record["method"]["crop"] == 0.5
+    filters = record["layers"][0]["filters"]
+    rose = [entry["positive"]["activation_after"] > entry["positive"]["activation_before"] for entry in filters]
+    assert len(filters) == 16 and sum(rose) >= 14
+    assert "square crops of 50-100% of the side" in (out / "layers/conv3/index.html").read_text()
