@@ -138,8 +138,7 @@ def optimise_unit(task: UnitTask) -> UnitResult:
              for index, (name, _) in enumerate(SIGNS)}
     with precision_policy(task.method.precision):
         found = responses(layer_pre_activation(task), optimizer.preprocessing, signs["positive"].images,
-                          list(task.filter_ids),
-                          optimizer.batch_size)
+                          list(task.filter_ids), optimizer.batch_size)
     return UnitResult(signs, optimizer.batch_size, optimizer.num_traces, optimizer.compile_seconds, tuple(found))
 
 
