@@ -50,7 +50,7 @@ class LayerQuality:
     chance: float
     num_silent: int = 0
     self_recognition_firing: float | None = None  # among the filters that are not silent
-    self_recognition_wide: float = 0.0  # on the wider views (WIDE_VIEWS)
+    self_recognition_wide: float = 0.0  # on the wider views (VIEWS["wide"])
     self_recognition_firing_wide: float | None = None
 
 

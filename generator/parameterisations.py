@@ -103,7 +103,6 @@ class FourierParameterisation:
         return np.stack([spectrum.real, spectrum.imag], axis=1).astype(np.float32)
 
 
-
 @functools.lru_cache(maxsize=16)
 def natural_magnitude(size: int, num_channels: int = 3) -> np.ndarray:
     """(C, H, W): the mean Fourier magnitude of the shipped photographs at ``size`` pixels, per channel (RGB for
@@ -128,6 +127,12 @@ class MacoParameterisation:
         self.num_channels = num_channels
         self.magnitude = natural_magnitude(size, num_channels)
         self.negative_frequency = (-np.arange(size)) % size  # index of -k for each k, along one axis
+        # With the magnitude fixed and the spectrum Hermitian, every image has the same mean (the zero frequency
+        # over the pixel count) and the same mean square (Parseval): its standardisation is two constants.
+        pixels = float(size * size)
+        self.mean = float(self.magnitude[:, 0, 0].mean()) / pixels
+        mean_square = float(np.mean(np.sum(self.magnitude.astype(np.float64) ** 2, axis=(1, 2)))) / pixels ** 2
+        self.spread = float(np.sqrt(max(mean_square - self.mean ** 2, 1e-12)))
 
     def initial(self, generators: list[np.random.Generator]) -> np.ndarray:
         shape = (self.num_channels, self.size, self.size)
@@ -145,10 +150,7 @@ class MacoParameterisation:
         return ops.transpose(real, (0, 2, 3, 1))
 
     def to_rgb(self, params):
-        image = self.spatial(params)
-        mean = ops.mean(image, axis=(1, 2, 3), keepdims=True)
-        spread = ops.sqrt(ops.mean(ops.square(image - mean), axis=(1, 2, 3), keepdims=True) + 1e-8)
-        image = (image - mean) / spread
+        image = (self.spatial(params) - self.mean) / self.spread
         if self.num_channels == 3:
             image = ops.matmul(image, ops.convert_to_tensor(COLOUR_CORRELATION.T))
         return ops.sigmoid(image)

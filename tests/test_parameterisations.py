@@ -63,5 +63,8 @@ def test_maco_keeps_a_natural_magnitude_whatever_the_phase():
     spectrum = np.abs(np.fft.fft2(np.moveaxis(images, -1, 1)))
     np.testing.assert_allclose(spectrum, np.broadcast_to(maco.magnitude, spectrum.shape), rtol=1e-3, atol=1e-3)
     assert np.abs(images[0] - images[1]).mean() > 0.1 * np.abs(images[0]).mean()  # other phases, other images
+    standardised = (images - maco.mean) / maco.spread  # the constants to_rgb uses
+    np.testing.assert_allclose(standardised.mean(axis=(1, 2, 3)), 0, atol=1e-3)
+    np.testing.assert_allclose(standardised.std(axis=(1, 2, 3)), 1, rtol=1e-3)
     rgb = np.asarray(keras.ops.convert_to_numpy(maco.to_rgb(keras.ops.convert_to_tensor(params))))
     assert rgb.shape == (3, 32, 32, 3) and ((0 < rgb) & (rgb < 1)).all()
