@@ -70,7 +70,7 @@ class FacetOptimizer:
         method = method_named(settings.name)
         self.parameterisation = method.parameterisation(settings.size, loaded.num_channels)
         self.views = method.views(settings)
-        self.update = method.update()
+        self.update = method.update(settings)
         preprocessing, parameterisation, views = loaded.preprocessing, self.parameterisation, self.views
         # One output when the style layer is the layer itself (the first convolution): a model's names are unique.
         extractor = build_multi_extractor(loaded, [layer] if style_layer == layer else [style_layer, layer],

@@ -31,7 +31,8 @@ PROFILE_NAMES = ("preview", "full")
 PREVIEW_FILTERS = 16
 
 
-LATER_FIELDS = {"objective": "channel", "crop": 0.0, "noise": 0.0}  # field -> the default its absence means
+# field -> the default its absence means
+LATER_FIELDS = {"objective": "channel", "crop": 0.0, "noise": 0.0, "warmup": 8, "decay_after": 0}
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class MethodSettings:
     objective: str = "channel"  # channel: the mean over the map | neuron: the centre position (objectives.py)
     crop: float = 0.0  # random crops per step, of side [crop, 1] times the size (0: none)
     noise: float = 0.0  # standard deviation of the noise added to each view
+    warmup: int = 8  # Adam: steps over which the learning rate ramps up (updates.py)
+    decay_after: int = 0  # Adam: steps after which the learning rate falls as 1/step (0: constant)
 
     def key(self) -> str:
         """A short stable hash of the settings, used to tell whether finished work still matches. A field added
@@ -78,7 +81,7 @@ class Method:
     summary: str  # one line for --help
     parameterisation: Callable[[int, int], object]  # (image size, channels) -> parameterisation (parameterisations.py)
     views: Callable[[MethodSettings], transforms.Transform | None]  # the random views each step sees, if any
-    update: Callable[[], object]  # -> a fresh update rule (updates.py)
+    update: Callable[[MethodSettings], object]  # settings -> a fresh update rule (updates.py)
     tile: Callable[[np.ndarray, int], np.ndarray]  # (the optimised image, its size) -> uint8 tile
     profiles: dict[str, ProfileDefaults]  # by profile name: preview, full
 
@@ -93,6 +96,14 @@ def robust_views(settings: MethodSettings) -> transforms.Transform | None:
 def crop_views(settings: MethodSettings) -> transforms.Transform:
     """Random crops and noise (MaCo's views)."""
     return transforms.compose(transforms.crop(settings.crop), transforms.noise(settings.noise))
+
+
+def scheduled_adam(settings: MethodSettings) -> Adam:
+    return Adam(settings.warmup, settings.decay_after)
+
+
+def normalised_gradient_step(settings: MethodSettings) -> NormalisedGradientStep:
+    return NormalisedGradientStep()
 
 
 def _standardised_tile(image: np.ndarray, size: int) -> np.ndarray:
@@ -114,7 +125,7 @@ _MACO = MethodSettings(name="maco", steps=128, learning_rate=0.1, size=0, target
 
 CLASSIC = Method(
     name="classic", summary="the tutorial's pixel gradient ascent",
-    parameterisation=PixelParameterisation, views=robust_views, update=NormalisedGradientStep,
+    parameterisation=PixelParameterisation, views=robust_views, update=normalised_gradient_step,
     tile=_standardised_tile,
     profiles={"full": ProfileDefaults(_CLASSIC, num_filters=None),
               "preview": ProfileDefaults(dataclasses.replace(_CLASSIC, steps=5, size=128), PREVIEW_FILTERS)})
@@ -128,11 +139,11 @@ def _spectral_profiles(full: MethodSettings) -> dict[str, ProfileDefaults]:
 
 FOURIER = Method(
     name="fourier", summary="Fourier image, transformation robustness, Adam",
-    parameterisation=FourierParameterisation, views=robust_views, update=Adam, tile=_unit_tile,
+    parameterisation=FourierParameterisation, views=robust_views, update=scheduled_adam, tile=_unit_tile,
     profiles=_spectral_profiles(_FOURIER))
 MACO = Method(
     name="maco", summary="phase of a natural-image spectrum, random crops and noise, Adam (MaCo)",
-    parameterisation=MacoParameterisation, views=crop_views, update=Adam, tile=_unit_tile,
+    parameterisation=MacoParameterisation, views=crop_views, update=scheduled_adam, tile=_unit_tile,
     profiles=_spectral_profiles(_MACO))
 
 METHODS = {method.name: method for method in (FOURIER, CLASSIC, MACO)}

@@ -46,7 +46,7 @@ class Optimizer:
         method = method_named(settings.name)
         self.parameterisation = method.parameterisation(settings.size, num_channels)
         self.views = method.views(settings)
-        self.update = method.update()
+        self.update = method.update(settings)
         self.num_traces = 0
         self.compile_seconds = 0.0  # the first calls of the compiled step and measure (see _compiling)
         self._runs = 0

@@ -37,17 +37,31 @@ class Adam:
     Each image's gradient is first divided by its root mean square, so one learning rate suits every layer
     whatever its activation scale, and ``epsilon`` is relative to that: coefficients whose gradient is rounding
     noise (a millionth of the typical one) take no step, instead of a full step in a random direction.
-    The learning rate ramps up linearly over the first ``warmup_steps`` steps: Adam's first steps move every
-    coefficient by the full learning rate, a burst of random texture that raises any contrast-loving filter's
-    activation whatever the sign (docs/quality.md#adam-warm-up measures it).
+
+    The learning rate follows a schedule of the step count alone, so an image after n steps is the same whether
+    the run has n steps or more: it ramps up linearly over the first ``warmup_steps`` steps (Adam's first steps
+    move every coefficient by the full learning rate, a burst of random texture that raises any contrast-loving
+    filter's activation whatever the sign; docs/quality.md#adam-warm-up measures it), and after ``decay_after``
+    steps it falls as 1/step (0: it stays constant), so large early steps make the image and the later ones only
+    refine it.
     """
 
     epsilon = 1e-3
-    warmup_steps = 8
+
+    def __init__(self, warmup_steps: int = 8, decay_after: int = 0):
+        self.warmup_steps = warmup_steps
+        self.decay_after = decay_after
 
     def initial_state(self, params):
         zeros = ops.zeros_like(params)
         return (ops.zeros((), "float32"), zeros, zeros)
+
+    def rate_factor(self, count):
+        """The schedule: the share of the learning rate that step ``count`` (1, 2, ...) takes."""
+        factor = ops.minimum(1.0, count / max(self.warmup_steps, 1))
+        if self.decay_after:
+            factor = factor * ops.minimum(1.0, self.decay_after / count)
+        return factor
 
     def __call__(self, params, grads, state, signs, learning_rate):
         count, first, second = state
@@ -59,5 +73,4 @@ class Adam:
         first = beta1 * first + (1 - beta1) * grads
         second = beta2 * second + (1 - beta2) * ops.square(grads)
         corrected = (first / (1 - beta1 ** count)) / (ops.sqrt(second / (1 - beta2 ** count)) + self.epsilon)
-        warmup = ops.minimum(1.0, count / self.warmup_steps)
-        return params + learning_rate * warmup * corrected, (count, first, second)
+        return params + learning_rate * self.rate_factor(count) * corrected, (count, first, second)
