@@ -101,6 +101,32 @@ def test_site_size_measures_every_byte_and_projects_by_filters(tmp_path):
     assert result["measured"]["tar"] > on_disk + 512 * len(files)  # a header per file on top of the content
 
 
+def test_contrast_of_tiles_at_half_contrast_is_half(tmp_path):
+    import shutil
+
+    import numpy as np
+    from helpers import tiny_settings
+    from PIL import Image
+
+    from generator import atlas
+    from generator.site import collect
+
+    site, faded = tmp_path / "site", tmp_path / "faded"
+    atlas.build(tiny_settings(site, layers=("conv3",), filters="0:4", steps=4))
+    shutil.copytree(site, faded)
+    for entry in collect(faded)["layers"][0]["filters"]:  # every positive tile blended halfway to mid-grey
+        path = faded / entry["positive"]["image"]
+        pixels = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
+        Image.fromarray(np.round(128 + (pixels - 128) / 2).astype(np.uint8)).save(path)
+    output = tmp_path / "contrast.json"
+    run_bench("contrast.py", str(faded), str(site), "--json", str(output))
+    (row,) = json.loads(output.read_text())["rows"]
+    assert row["layer"] == "conv3" and row["filters"] == 4
+    assert row["deviation_share"] == pytest.approx(0.5, abs=0.02)
+    assert row["colour_spread_share"] == pytest.approx(0.5, abs=0.05)
+    assert row["deviation_reference"] > 1  # the built tiles are not flat, so the shares mean something
+
+
 def test_map_weight_of_a_whole_layer_is_what_its_map_loads(tmp_path):
     from helpers import tiny_settings, write_planted_images
 
