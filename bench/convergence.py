@@ -5,7 +5,10 @@ self-recognition (the evaluation's 8 random views: is a filter's own image its t
 images?). Prints the table, writes it with the machine as JSON and draws it as an SVG plot.
 
     python bench/convergence.py --json docs/measurements/convergence-cpu.json --plot docs/convergence.svg
+    python bench/convergence.py --learning-rate 0.05 --warmup 8 --decay-after 0 --snapshots 32,128  # another rule
     python bench/convergence.py --quick            # tiny-cnn, a few steps: checks the script, measures nothing
+
+Each row also records the median activation itself, so runs of different step rules compare in absolute terms.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ def layer_rows(loaded, layer, settings, filter_ids: list[int], snapshots: tuple[
         fraction = float(np.median(activations[step][firing] / last[firing])) if firing.any() else float("nan")
         rows.append({"layer": layer.name, "steps": step, "image_size": settings.size,
                      "activation_fraction_median": fraction, "num_firing": int(firing.sum()),
+                     "activation_median": float(np.median(activations[step])),
                      "self_recognition": recognition[step], "num_filters": len(filter_ids),
                      "seconds_for_all_steps": seconds})
     return rows
@@ -110,14 +114,23 @@ def main():
     parser.add_argument("--filters", type=int, default=32, help="the first N filters of each layer")
     parser.add_argument("--layers", default=None, help="comma-separated; default: vgg16-hed's default layers")
     parser.add_argument("--quick", action="store_true", help="tiny-cnn and 2, 4, 8 steps: a check of the script")
+    parser.add_argument("--snapshots", default=None, help="comma-separated step counts; default: 8 to 512")
+    parser.add_argument("--learning-rate", type=float, default=None, help="default: the full profile's")
+    parser.add_argument("--warmup", type=int, default=None, help="Adam's warm-up steps; default: the full profile's")
+    parser.add_argument("--decay-after", type=int, default=None, help="default: the full profile's")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--plot", type=Path, default=None)
     options = parser.parse_args()
     model = "tiny-cnn" if options.quick else "vgg16-hed"
     snapshots = (2, 4, 8) if options.quick else SNAPSHOTS
+    if options.snapshots:
+        snapshots = tuple(sorted(int(step) for step in options.snapshots.split(",")))
     # The full profile's fourier settings, as `atlas build --profile full` resolves them here.
-    run = resolve(AtlasConfig(model=model, profile="full", steps=snapshots[-1], examples="none"),
-                  backends.gpu_available(), backends.fast_bfloat16())
+    run = resolve(AtlasConfig(model=model, profile="full", steps=snapshots[-1], examples="none",
+                              learning_rate=options.learning_rate), backends.gpu_available(), backends.fast_bfloat16())
+    schedule = {name: value for name, value in (("warmup", options.warmup), ("decay_after", options.decay_after))
+                if value is not None}
+    run = dataclasses.replace(run, method=dataclasses.replace(run.method, **schedule))
     rows = []
     with precision_policy(run.method.precision):
         loaded = load_model(model, "default")
@@ -131,11 +144,13 @@ def main():
             filter_ids = list(range(min(options.filters, layer.num_filters)))
             rows += layer_rows(loaded, layer, settings, filter_ids, snapshots)
             print(f"{layer.name}: done in {rows[-1]['seconds_for_all_steps']:.0f} s", file=sys.stderr, flush=True)
-    print(f"{'layer':<16} {'steps':>6} {'activation/final':>17} {'self-recognition':>17}")
+    print(f"{'layer':<16} {'steps':>6} {'activation/final':>17} {'activation':>11} {'self-recognition':>17}")
     for row in rows:
         print(f"{row['layer']:<16} {row['steps']:>6} {row['activation_fraction_median']:>17.1%} "
-              f"{row['self_recognition']:>17.1%}")
-    print(f"({model}, fourier, full profile settings but {snapshots[-1]} steps, precision {run.method.precision}, "
+              f"{row['activation_median']:>11.3g} {row['self_recognition']:>17.1%}")
+    method = run.method
+    print(f"({model}, fourier, full profile settings but {snapshots[-1]} steps: learning rate {method.learning_rate}, "
+          f"warm-up {method.warmup}, decay after {method.decay_after or 'never'}; precision {method.precision}, "
           f"first {options.filters} filters per layer, positive images; backend {backends.BACKEND})")
     if options.json:
         options.json.parent.mkdir(parents=True, exist_ok=True)
