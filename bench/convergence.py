@@ -5,7 +5,7 @@ self-recognition (the evaluation's 8 random views: is a filter's own image its t
 images?). Prints the table, writes it with the machine as JSON and draws it as an SVG plot.
 
     python bench/convergence.py --json docs/measurements/convergence-cpu.json --plot docs/convergence.svg
-    python bench/convergence.py --learning-rate 0.05 --warmup 8 --decay-after 0 --snapshots 32,128  # another rule
+    python bench/convergence.py --contrast 0 --snapshots 32,128,512   # another rule: the free contrast
     python bench/convergence.py --quick            # tiny-cnn, a few steps: checks the script, measures nothing
 
 Each row also records the median activation itself, so runs of different step rules compare in absolute terms.
@@ -118,6 +118,10 @@ def main():
     parser.add_argument("--learning-rate", type=float, default=None, help="default: the full profile's")
     parser.add_argument("--warmup", type=int, default=None, help="Adam's warm-up steps; default: the full profile's")
     parser.add_argument("--decay-after", type=int, default=None, help="default: the full profile's")
+    parser.add_argument("--contrast", type=float, default=None, help="fourier's contrast (0: free); default: the "
+                        "full profile's")
+    parser.add_argument("--after", type=Path, default=None, help="an earlier run's JSON (same snapshots): its rows "
+                        "come first in the table, the JSON and the plot, e.g. deep layers measured on fewer filters")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--plot", type=Path, default=None)
     options = parser.parse_args()
@@ -128,10 +132,10 @@ def main():
     # The full profile's fourier settings, as `atlas build --profile full` resolves them here.
     run = resolve(AtlasConfig(model=model, profile="full", steps=snapshots[-1], examples="none",
                               learning_rate=options.learning_rate), backends.gpu_available(), backends.fast_bfloat16())
-    schedule = {name: value for name, value in (("warmup", options.warmup), ("decay_after", options.decay_after))
-                if value is not None}
-    run = dataclasses.replace(run, method=dataclasses.replace(run.method, **schedule))
-    rows = []
+    overrides = {name: value for name, value in (("warmup", options.warmup), ("decay_after", options.decay_after),
+                                                 ("contrast", options.contrast)) if value is not None}
+    run = dataclasses.replace(run, method=dataclasses.replace(run.method, **overrides))
+    rows = json.loads(options.after.read_text())["rows"] if options.after else []
     with precision_policy(run.method.precision):
         loaded = load_model(model, "default")
         patterns = tuple(options.layers.split(",")) if options.layers else DEFAULT_LAYERS.get(model)
@@ -144,14 +148,17 @@ def main():
             filter_ids = list(range(min(options.filters, layer.num_filters)))
             rows += layer_rows(loaded, layer, settings, filter_ids, snapshots)
             print(f"{layer.name}: done in {rows[-1]['seconds_for_all_steps']:.0f} s", file=sys.stderr, flush=True)
-    print(f"{'layer':<16} {'steps':>6} {'activation/final':>17} {'activation':>11} {'self-recognition':>17}")
+    print(f"{'layer':<16} {'filters':>7} {'steps':>6} {'activation/final':>17} {'activation':>11} "
+          f"{'self-recognition':>17}")
     for row in rows:
-        print(f"{row['layer']:<16} {row['steps']:>6} {row['activation_fraction_median']:>17.1%} "
-              f"{row['activation_median']:>11.3g} {row['self_recognition']:>17.1%}")
+        print(f"{row['layer']:<16} {row['num_filters']:>7} {row['steps']:>6} "
+              f"{row['activation_fraction_median']:>17.1%} {row['activation_median']:>11.3g} "
+              f"{row['self_recognition']:>17.1%}")
     method = run.method
     print(f"({model}, fourier, full profile settings but {snapshots[-1]} steps: learning rate {method.learning_rate}, "
-          f"warm-up {method.warmup}, decay after {method.decay_after or 'never'}; precision {method.precision}, "
-          f"first {options.filters} filters per layer, positive images; backend {backends.BACKEND})")
+          f"warm-up {method.warmup}, decay after {method.decay_after or 'never'}, "
+          f"contrast {method.contrast or 'free'}; precision {method.precision}, "
+          f"the first filters of each layer, positive images; backend {backends.BACKEND})")
     if options.json:
         options.json.parent.mkdir(parents=True, exist_ok=True)
         options.json.write_text(json.dumps({"machine": machine(), "model": model, "method": dataclasses.asdict(

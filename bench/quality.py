@@ -36,12 +36,16 @@ def build_and_measure(method: str, options, out: Path) -> list[dict]:
                          steps=options.fourier_steps if method == "fourier" else None,
                          learning_rate=options.fourier_learning_rate if method == "fourier" else None)
     settings = resolve(config, backends.gpu_available(), backends.fast_bfloat16())  # as `atlas build` decides
+    if method == "fourier" and options.fourier_contrast is not None:
+        settings = dataclasses.replace(settings, method=dataclasses.replace(settings.method,
+                                                                            contrast=options.fourier_contrast))
     report = atlas.build(settings)
     seconds = {layer.name: layer.seconds for layer in report.layers}
     rows = []
     for quality in evaluate.evaluate(out):
         rows.append({"method": method, **dataclasses.asdict(quality), "seconds": seconds[quality.layer],
-                     "steps": settings.method.steps, "precision": settings.method.precision})
+                     "steps": settings.method.steps, "precision": settings.method.precision,
+                     "contrast": settings.method.contrast})
     return rows
 
 
@@ -72,6 +76,7 @@ def main():
     parser.add_argument("--methods", default="classic,fourier")
     parser.add_argument("--fourier-steps", type=int, default=None)
     parser.add_argument("--fourier-learning-rate", type=float, default=None)
+    parser.add_argument("--fourier-contrast", type=float, default=None, help="0: free (default: the profile's)")
     parser.add_argument("--precision", default=None, help="auto (default: as `atlas build` decides), float32 or mixed")
     parser.add_argument("--work", type=Path, default=Path("bench/results/quality"))
     parser.add_argument("--figure", type=Path, default=None)
@@ -90,7 +95,8 @@ def main():
              "wide views: all | firing | seconds |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
-        lines.append(f"| {row['method']} ({row['steps']} steps) | {row['layer']} | {row['num_filters']} | "
+        contrast = f", contrast {row['contrast']:g}" if row.get("contrast") else ""
+        lines.append(f"| {row['method']} ({row['steps']} steps{contrast}) | {row['layer']} | {row['num_filters']} | "
                      f"{row['flat_tiles']:.0%} | {row['negative_check']:.0%} | {row['num_silent']} | "
                      f"{row['self_recognition']:.0%} | {_share(row['self_recognition_firing'])} | "
                      f"{row['self_recognition_wide']:.0%} | {_share(row['self_recognition_firing_wide'])} | "

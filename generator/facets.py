@@ -68,7 +68,7 @@ class FacetOptimizer:
         self.settings, self.num_facets, self.filters_per_batch = settings, num_facets, filters_per_batch
         self.layer_key = layer_key
         method = method_named(settings.name)
-        self.parameterisation = method.parameterisation(settings.size, loaded.num_channels)
+        self.parameterisation = method.parameterisation(settings, loaded.num_channels)
         self.views = method.views(settings)
         self.update = method.update(settings)
         preprocessing, parameterisation, views = loaded.preprocessing, self.parameterisation, self.views

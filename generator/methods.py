@@ -32,7 +32,7 @@ PREVIEW_FILTERS = 16
 
 
 # field -> the default its absence means
-LATER_FIELDS = {"objective": "channel", "crop": 0.0, "noise": 0.0, "warmup": 8, "decay_after": 0}
+LATER_FIELDS = {"objective": "channel", "crop": 0.0, "noise": 0.0, "warmup": 8, "decay_after": 0, "contrast": 0.0}
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ class MethodSettings:
     noise: float = 0.0  # standard deviation of the noise added to each view
     warmup: int = 8  # Adam: steps over which the learning rate ramps up (updates.py)
     decay_after: int = 0  # Adam: steps after which the learning rate falls as 1/step (0: constant)
+    contrast: float = 0.0  # fourier: each image's standard deviation before the sigmoid (0: free, grows with steps)
 
     def key(self) -> str:
         """A short stable hash of the settings, used to tell whether finished work still matches. A field added
@@ -79,7 +80,7 @@ class ProfileDefaults:
 class Method:
     name: str
     summary: str  # one line for --help
-    parameterisation: Callable[[int, int], object]  # (image size, channels) -> parameterisation (parameterisations.py)
+    parameterisation: Callable[[MethodSettings, int], object]  # (settings, channels) -> parameterisations.py's
     views: Callable[[MethodSettings], transforms.Transform | None]  # the random views each step sees, if any
     update: Callable[[MethodSettings], object]  # settings -> a fresh update rule (updates.py)
     tile: Callable[[np.ndarray, int], np.ndarray]  # (the optimised image, its size) -> uint8 tile
@@ -96,6 +97,18 @@ def robust_views(settings: MethodSettings) -> transforms.Transform | None:
 def crop_views(settings: MethodSettings) -> transforms.Transform:
     """Random crops and noise (MaCo's views)."""
     return transforms.compose(transforms.crop(settings.crop), transforms.noise(settings.noise))
+
+
+def pixels(settings: MethodSettings, num_channels: int) -> PixelParameterisation:
+    return PixelParameterisation(settings.size, num_channels)
+
+
+def fourier_spectrum(settings: MethodSettings, num_channels: int) -> FourierParameterisation:
+    return FourierParameterisation(settings.size, num_channels, contrast=settings.contrast)
+
+
+def natural_phase(settings: MethodSettings, num_channels: int) -> MacoParameterisation:
+    return MacoParameterisation(settings.size, num_channels)
 
 
 def scheduled_adam(settings: MethodSettings) -> Adam:
@@ -120,30 +133,34 @@ _CLASSIC = MethodSettings(name="classic", steps=10, learning_rate=10.0, size=200
 # (docs/site.md#size-on-disk), and the deep layers cost a third of what 224 px would.
 _FOURIER = MethodSettings(name="fourier", steps=128, learning_rate=0.05, size=0, target="leaky",
                           jitter=0.0625, scale=0.1, rotate=10.0)
+# The fourier preview's contrast: its tiles' pixel deviation then matches the full profile's (docs/quality.md).
+PREVIEW_CONTRAST = 1.25
 # maco: the phase alone, the magnitude a natural image's; crops down to half the side and a little noise.
 _MACO = MethodSettings(name="maco", steps=128, learning_rate=0.1, size=0, target="leaky", crop=0.5, noise=0.05)
 
 CLASSIC = Method(
     name="classic", summary="the tutorial's pixel gradient ascent",
-    parameterisation=PixelParameterisation, views=robust_views, update=normalised_gradient_step,
+    parameterisation=pixels, views=robust_views, update=normalised_gradient_step,
     tile=_standardised_tile,
     profiles={"full": ProfileDefaults(_CLASSIC, num_filters=None),
               "preview": ProfileDefaults(dataclasses.replace(_CLASSIC, steps=5, size=128), PREVIEW_FILTERS)})
 
 
-def _spectral_profiles(full: MethodSettings) -> dict[str, ProfileDefaults]:
-    """fourier's and maco's profiles: every filter at up to 128 px in ``full``; a preview of 32 steps, up to 112 px."""
+def _spectral_profiles(full: MethodSettings, preview_contrast: float = 0.0) -> dict[str, ProfileDefaults]:
+    """fourier's and maco's profiles: every filter at up to 128 px in ``full``; a preview of 32 steps, up to 112 px,
+    with ``preview_contrast`` if given: in a quarter of the steps a free image has not yet grown its contrast."""
+    preview = dataclasses.replace(full, steps=32, contrast=preview_contrast or full.contrast)
     return {"full": ProfileDefaults(full, num_filters=None, max_auto_size=128),
-            "preview": ProfileDefaults(dataclasses.replace(full, steps=32), PREVIEW_FILTERS, max_auto_size=112)}
+            "preview": ProfileDefaults(preview, PREVIEW_FILTERS, max_auto_size=112)}
 
 
 FOURIER = Method(
     name="fourier", summary="Fourier image, transformation robustness, Adam",
-    parameterisation=FourierParameterisation, views=robust_views, update=scheduled_adam, tile=_unit_tile,
-    profiles=_spectral_profiles(_FOURIER))
+    parameterisation=fourier_spectrum, views=robust_views, update=scheduled_adam, tile=_unit_tile,
+    profiles=_spectral_profiles(_FOURIER, preview_contrast=PREVIEW_CONTRAST))
 MACO = Method(
     name="maco", summary="phase of a natural-image spectrum, random crops and noise, Adam (MaCo)",
-    parameterisation=MacoParameterisation, views=crop_views, update=scheduled_adam, tile=_unit_tile,
+    parameterisation=natural_phase, views=crop_views, update=scheduled_adam, tile=_unit_tile,
     profiles=_spectral_profiles(_MACO))
 
 METHODS = {method.name: method for method in (FOURIER, CLASSIC, MACO)}

@@ -44,7 +44,7 @@ class Optimizer:
         self.layer_key = layer_key
         self.num_channels = num_channels
         method = method_named(settings.name)
-        self.parameterisation = method.parameterisation(settings.size, num_channels)
+        self.parameterisation = method.parameterisation(settings, num_channels)
         self.views = method.views(settings)
         self.update = method.update(settings)
         self.num_traces = 0

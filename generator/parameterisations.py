@@ -5,7 +5,9 @@ A parameterisation turns per-image generators into initial parameters, parameter
 
 - ``pixels`` (the classic method): the pixels themselves, as the tutorial does.
 - ``fourier``: a spectrum per colour channel, scaled by 1/frequency so that every frequency is equally easy to
-  change, mapped through ImageNet's colour correlation and a sigmoid (Olah et al., Distill 2017).
+  change, mapped through ImageNet's colour correlation and a sigmoid (Olah et al., Distill 2017); with a
+  ``contrast``, each image is standardised to that deviation before the sigmoid, so its contrast is set from the
+  first step and the steps only shape its pattern.
 - ``maco``: only the phase of the spectrum; its magnitude is fixed to the mean magnitude of natural photographs
   (scikit-image's, which the package ships), so every image keeps a natural image's energy per frequency
   (Fel et al., NeurIPS 2023, "Unlocking Feature Visualization for Deeper Networks with MAgnitude Constrained
@@ -31,6 +33,13 @@ ops = keras.ops
 # the Distill feature-visualisation article; columns normalised so the largest has unit length.
 COLOUR_CORRELATION = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], np.float32)
 COLOUR_CORRELATION = COLOUR_CORRELATION / np.max(np.linalg.norm(COLOUR_CORRELATION, axis=0))
+
+
+def standardised(images):
+    """Each image of (B, H, W, C) shifted to mean 0 and scaled to standard deviation 1 over all its values."""
+    mean = ops.mean(images, axis=(1, 2, 3), keepdims=True)
+    deviation = ops.sqrt(ops.mean(ops.square(images - mean), axis=(1, 2, 3), keepdims=True) + 1e-8)
+    return (images - mean) / deviation
 
 
 def image_generator(seed: int, layer_key: int, filter_id: int) -> np.random.Generator:
@@ -63,11 +72,16 @@ class PixelParameterisation:
 
 class FourierParameterisation:
     """A complex spectrum per channel (real and imaginary parts as parameters), 1/frequency scaled, inverse
-    FFT, colour decorrelation (three channels only), sigmoid. Parameters: (B, 2, C, H, W)."""
+    FFT, colour decorrelation (three channels only), sigmoid. Parameters: (B, 2, C, H, W).
 
-    def __init__(self, size: int, num_channels: int = 3, decay_power: float = 1.0, initial_std: float = 0.01):
+    ``contrast`` 0: the sigmoid of the decorrelated image as it is (its contrast grows with the steps). Above 0:
+    each image, over its pixels and channels, is first shifted to mean 0 and scaled to that standard deviation."""
+
+    def __init__(self, size: int, num_channels: int = 3, decay_power: float = 1.0, initial_std: float = 0.01,
+                 contrast: float = 0.0):
         self.size = size
         self.num_channels = num_channels
+        self.contrast = contrast
         # Three channels are RGB and decorrelated as ImageNet's colours; other counts are left as they are.
         self.correlation = COLOUR_CORRELATION if num_channels == 3 else np.eye(num_channels, dtype=np.float32)
         self.initial_std = initial_std
@@ -90,13 +104,17 @@ class FourierParameterisation:
         return ops.matmul(channels_last, ops.convert_to_tensor(COLOUR_CORRELATION.T))
 
     def to_rgb(self, params):
-        return ops.sigmoid(self.decorrelated(params))
+        image = self.decorrelated(params)
+        if self.contrast:
+            image = standardised(image) * self.contrast
+        return ops.sigmoid(image)
 
     def to_display(self, params: np.ndarray) -> np.ndarray:
         return ops.convert_to_numpy(self.to_rgb(ops.convert_to_tensor(params)))
 
     def from_image(self, images: np.ndarray) -> np.ndarray:
-        """Parameters that give ``images`` (in (0, 1), C channels): the inverse of ``to_rgb``."""
+        """Parameters that give ``images`` (in (0, 1), C channels): the inverse of ``to_rgb`` without a contrast
+        (with one, ``to_rgb`` gives the images standardised)."""
         logits = np.log(images) - np.log1p(-images)
         correlated = logits @ np.linalg.inv(self.correlation.T)
         spectrum = np.fft.fft2(rearrange(correlated, "b h w c -> b c h w")) / self.scale

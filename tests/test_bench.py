@@ -169,6 +169,12 @@ def test_convergence_quick_records_every_snapshot_of_every_layer(tmp_path):
     assert all(row["activation_fraction_median"] == 1.0 for row in result["rows"] if row["steps"] == 8)
     assert all(0.0 <= row["self_recognition"] <= 1.0 for row in result["rows"])
     assert plot.read_text().count("<polyline") == 6  # a line per layer in each of the two panels
+    # --after: an earlier run's rows first, then this run's
+    merged = tmp_path / "merged.json"
+    run_bench("convergence.py", "--quick", "--layers", "conv1", "--after", str(output), "--json", str(merged))
+    rows = json.loads(merged.read_text())["rows"]
+    assert rows[:9] == result["rows"]
+    assert [(row["layer"], row["steps"]) for row in rows[9:]] == [("conv1", steps) for steps in (2, 4, 8)]
 
 
 def test_estimate_bench_compares_the_previews_estimate_with_a_measured_full_build(tmp_path):

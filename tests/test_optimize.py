@@ -129,6 +129,21 @@ def test_fourier_moves_the_activation_both_ways(tiny):
     assert ((0 <= up.images) & (up.images <= 1)).all()  # sigmoid images
 
 
+def test_fourier_with_a_contrast_is_vivid_after_a_few_steps_and_still_moves_the_activation_both_ways(tiny):
+    import dataclasses
+
+    extractor = build_extractor(tiny, "conv3", "leaky")
+    contrasted = dataclasses.replace(FOURIER, contrast=1.25)
+    assert_batch_equals_singles(extractor, contrasted)
+    optimizer = Optimizer(extractor, contrasted, batch_size=16, preprocessing=PRESETS["unit"])
+    up = optimizer.run(list(range(16)), [1.0] * 16)
+    down = optimizer.run(list(range(16)), [-1.0] * 16)
+    assert (up.activations[:, -1] > up.activations[:, 0]).mean() >= 0.9
+    assert (down.activations[:, -1] < down.activations[:, 0]).mean() >= 0.9
+    free = Optimizer(extractor, FOURIER, batch_size=16, preprocessing=PRESETS["unit"]).run(list(range(16)),
+                                                                                           [1.0] * 16)
+    assert up.images.std(axis=(1, 2, 3)).mean() > 3 * free.images.std(axis=(1, 2, 3)).mean()
+
 
 def test_a_snapshot_is_the_image_a_run_of_that_many_steps_ends_with(tiny):
     # Without random views (classic), a shorter run is the same optimisation cut short. (With views, a run draws

@@ -68,3 +68,17 @@ def test_maco_keeps_a_natural_magnitude_whatever_the_phase():
     np.testing.assert_allclose(standardised.std(axis=(1, 2, 3)), 1, rtol=1e-3)
     rgb = np.asarray(keras.ops.convert_to_numpy(maco.to_rgb(keras.ops.convert_to_tensor(params))))
     assert rgb.shape == (3, 32, 32, 3) and ((0 < rgb) & (rgb < 1)).all()
+
+
+def test_fourier_with_a_contrast_starts_at_that_contrast_whatever_the_scale_of_its_parameters():
+    from generator.parameterisations import standardised
+
+    contrasted = FourierParameterisation(16, contrast=2.0)
+    params = contrasted.initial([image_generator(0, 0, 1), image_generator(0, 0, 2)])
+    tensor = keras.ops.convert_to_tensor(params)
+    logits = np.asarray(keras.ops.convert_to_numpy(standardised(contrasted.decorrelated(tensor)))) * 2.0
+    np.testing.assert_allclose(logits.std(axis=(1, 2, 3)), [2.0, 2.0], rtol=1e-3)
+    small, large = contrasted.to_display(params), contrasted.to_display(params * 1000)
+    np.testing.assert_allclose(small, large, atol=1e-4)  # only the pattern counts, not the spectrum's scale
+    free = FourierParameterisation(16).to_display(params)
+    assert small.std() > 20 * free.std()  # without a contrast the start is near-grey
