@@ -296,6 +296,11 @@ def optimise_and_write(settings: RunSettings, pending: list[tuple[LayerPlan, run
             future.result()  # surface write errors after every finished unit is on disk
 
 
+# A facet image's step costs this many main-image steps: measured 1.5 on block1_conv2 and 1.14 on block5_conv3
+# (docs/performance.md#estimates).
+FACET_STEP_COST = 1.3
+
+
 def estimate_full_seconds(report: BuildReport, settings: RunSettings, run: dict) -> float:
     """Seconds the full profile would take here, scaled from what this (preview) run measured: each layer's
     optimisation time per filter (compilation apart, counted once) times the full profile's filters, steps and
@@ -309,6 +314,8 @@ def estimate_full_seconds(report: BuildReport, settings: RunSettings, run: dict)
             scale = (full.steps / settings.method.steps) * (full_size / layer["image_size"]) ** 2
             compile_seconds = min(layer_report.compile_seconds, layer_report.seconds)
             per_filter = (layer_report.seconds - compile_seconds) / layer_report.num_built
-            # the full profile's facets: FACETS_IN_FULL more images per filter beside the two (positive, negative)
-            total += compile_seconds + per_filter * layer["num_filters"] * scale * (1 + FACETS_IN_FULL / 2)
+            # the full profile's facets: FACETS_IN_FULL more images per filter beside the two (positive, negative),
+            # each step of which also compares Gram matrices
+            facets_share = FACETS_IN_FULL / 2 * FACET_STEP_COST
+            total += compile_seconds + per_filter * layer["num_filters"] * scale * (1 + facets_share)
     return total

@@ -110,7 +110,8 @@ def test_the_full_run_estimate_scales_work_and_counts_compilation_once(tmp_path)
     full = METHODS["fourier"].profiles["full"]
     full_size = auto_size(10, full.max_auto_size)
     scale = (full.settings.steps / 8) * (full_size / 16) ** 2
-    expected = 6.0 + (10.0 - 6.0) / 4 * 16 * scale * (1 + FACETS_IN_FULL / 2)  # two images per filter, and facets
+    # two images per filter, and the facets' images at their step's cost
+    expected = 6.0 + (10.0 - 6.0) / 4 * 16 * scale * (1 + FACETS_IN_FULL / 2 * atlas.FACET_STEP_COST)
     assert atlas.estimate_full_seconds(report, settings, run) == pytest.approx(expected)
 
 
@@ -261,16 +262,24 @@ def test_an_rgb_model_that_normalises_its_input_moves_its_filters(tmp_path):
 
 
 def test_the_default_atlas_keeps_its_unit_keys():
-    """Channels, preprocessing and class units add to a unit's key only where they change the images: the default
-    atlas's keys are those of 4c8532a, so its finished units stay done."""
+    """Channels, preprocessing, class units and the step schedule add to a unit's key only where they change the
+    images: the full atlas's keys are those of 51baf0f, before the contrast setting came, so its finished units stay
+    done. The preview's changed with its fixed contrast (its images did)."""
     from generator.config import AtlasConfig, resolve
     from generator.models import load_model
 
-    plans = atlas.plan_layers(resolve(AtlasConfig(out="site"), has_gpu=False), load_model("vgg16-hed", "none"))
-    assert [(plan.info.name, plan.units[0].key, plan.method.size) for plan in plans] == [
-        ("block1_conv2", "aae8ebf03cf6662ce1eb", 64), ("block2_conv2", "866a1af0fe07a96ce897", 64),
-        ("block3_conv3", "bf3271d1a49eb1b6f73d", 80), ("block4_conv3", "0f76fef937fb0b6a417e", 112),
-        ("block5_conv3", "3d31f3f9c487f27d4bc2", 112)]
+    def keys(has_gpu: bool) -> list[tuple[str, str, int]]:
+        plans = atlas.plan_layers(resolve(AtlasConfig(out="site"), has_gpu=has_gpu), load_model("vgg16-hed", "none"))
+        return [(plan.info.name, plan.units[0].key, plan.method.size) for plan in plans]
+
+    assert keys(has_gpu=True) == [
+        ("block1_conv2", "cac628646ee504adec94", 64), ("block2_conv2", "f0abac40085dc6c73be6", 64),
+        ("block3_conv3", "94d0233133a113bcd452", 80), ("block4_conv3", "19cffd01270b0cf0eaa0", 128),
+        ("block5_conv3", "fcd77d85d4794e0da8fd", 128)]
+    assert keys(has_gpu=False) == [
+        ("block1_conv2", "3a96b6ea8b28a1071ec0", 64), ("block2_conv2", "f05da16f99ba3fdf4773", 64),
+        ("block3_conv3", "c940d97c4cbf01052f7f", 80), ("block4_conv3", "7b09968f2bc46b5d3b52", 112),
+        ("block5_conv3", "f58f32d6bba3dc424a49", 112)]
 
 
 def test_a_maco_atlas_builds_raises_its_filters_and_names_its_views(tmp_path):

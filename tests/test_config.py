@@ -46,6 +46,7 @@ def test_profiles_and_explicit_options():
     assert full.profile == "full" and full.num_filters_limit is None
     assert full.method.name == "fourier" and full.method.target == "leaky" and full.method.size == 0
     assert preview.method.steps < full.method.steps
+    assert preview.method.contrast > 0 and full.method.contrast == 0  # a short run gets its contrast fixed
     seed = resolve(AtlasConfig(method="classic"), has_gpu=True).method  # the tutorial's values
     assert (seed.steps, seed.learning_rate, seed.size, seed.target) == (10, 10.0, 200, "output")
     explicit = resolve(AtlasConfig(profile="preview", filters="0:40", steps=3, size=40), has_gpu=True)

@@ -115,6 +115,15 @@ def assert_batch_equals_singles(extractor, settings: MethodSettings):
         np.testing.assert_allclose(batched.images[index], alone.images[0], rtol=1e-4, atol=1e-4)
 
 
+def assert_moves_both_ways(optimizer: Optimizer, num_filters: int = 16):
+    """Ascent and descent of the first ``num_filters`` filters; >= 90% of each move their way. Returns both."""
+    up = optimizer.run(list(range(num_filters)), [1.0] * num_filters)
+    down = optimizer.run(list(range(num_filters)), [-1.0] * num_filters)
+    assert (up.activations[:, -1] > up.activations[:, 0]).mean() >= 0.9
+    assert (down.activations[:, -1] < down.activations[:, 0]).mean() >= 0.9
+    return up, down
+
+
 def test_fourier_batch_equals_singles_with_random_views(tiny):
     assert_batch_equals_singles(build_extractor(tiny, "conv3", "leaky"), FOURIER)
 
@@ -122,10 +131,7 @@ def test_fourier_batch_equals_singles_with_random_views(tiny):
 def test_fourier_moves_the_activation_both_ways(tiny):
     extractor = build_extractor(tiny, "conv3", "leaky")
     optimizer = Optimizer(extractor, FOURIER, batch_size=16, preprocessing=PRESETS["unit"])
-    up = optimizer.run(list(range(16)), [1.0] * 16)
-    down = optimizer.run(list(range(16)), [-1.0] * 16)
-    assert (up.activations[:, -1] > up.activations[:, 0]).mean() >= 0.9
-    assert (down.activations[:, -1] < down.activations[:, 0]).mean() >= 0.9
+    up, _ = assert_moves_both_ways(optimizer)
     assert ((0 <= up.images) & (up.images <= 1)).all()  # sigmoid images
 
 
@@ -136,10 +142,7 @@ def test_fourier_with_a_contrast_is_vivid_after_a_few_steps_and_still_moves_the_
     contrasted = dataclasses.replace(FOURIER, contrast=1.25)
     assert_batch_equals_singles(extractor, contrasted)
     optimizer = Optimizer(extractor, contrasted, batch_size=16, preprocessing=PRESETS["unit"])
-    up = optimizer.run(list(range(16)), [1.0] * 16)
-    down = optimizer.run(list(range(16)), [-1.0] * 16)
-    assert (up.activations[:, -1] > up.activations[:, 0]).mean() >= 0.9
-    assert (down.activations[:, -1] < down.activations[:, 0]).mean() >= 0.9
+    up, _ = assert_moves_both_ways(optimizer)
     free = Optimizer(extractor, FOURIER, batch_size=16, preprocessing=PRESETS["unit"]).run(list(range(16)),
                                                                                            [1.0] * 16)
     assert up.images.std(axis=(1, 2, 3)).mean() > 3 * free.images.std(axis=(1, 2, 3)).mean()
@@ -167,7 +170,4 @@ def test_maco_batch_equals_singles_and_moves_the_activation_both_ways(tiny):
     extractor = build_extractor(tiny, "conv3", "leaky")
     assert_batch_equals_singles(extractor, MACO)
     optimizer = Optimizer(extractor, MACO, batch_size=16, preprocessing=PRESETS["unit"])
-    up = optimizer.run(list(range(16)), [1.0] * 16)
-    down = optimizer.run(list(range(16)), [-1.0] * 16)
-    assert (up.activations[:, -1] > up.activations[:, 0]).mean() >= 0.9
-    assert (down.activations[:, -1] < down.activations[:, 0]).mean() >= 0.9
+    assert_moves_both_ways(optimizer)
