@@ -282,6 +282,17 @@ def test_the_default_atlas_keeps_its_unit_keys():
         ("block5_conv3", "f58f32d6bba3dc424a49", 112)]
 
 
+def test_a_fourier_preview_says_its_contrast_is_fixed(tmp_path):
+    atlas.build(tiny_settings(tmp_path, layers=("conv1",), filters="0:2", method="fourier", profile="preview",
+                              steps=2))
+    from generator.methods import PREVIEW_CONTRAST
+
+    page = (tmp_path / "layers/conv1/index.html").read_text()
+    assert f"standardised to σ {PREVIEW_CONTRAST} before the sigmoid" in page
+    atlas.build(tiny_settings(tmp_path / "full", layers=("conv1",), filters="0:2", method="fourier", steps=2))
+    assert "before the sigmoid" not in (tmp_path / "full/layers/conv1/index.html").read_text()
+
+
 def test_a_maco_atlas_builds_raises_its_filters_and_names_its_views(tmp_path):
     out = tmp_path / "site"
     atlas.build(tiny_settings(out, layers=("conv3",), method="maco", steps=16, size=24))
