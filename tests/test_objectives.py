@@ -22,7 +22,8 @@ KEYS_BEFORE_OBJECTIVES = {("fourier", "full"): "9e05699027df8e3c", ("fourier", "
 def test_the_default_channel_objective_keeps_every_key():
     for (name, profile), key in KEYS_BEFORE_OBJECTIVES.items():
         settings = METHODS[name].profiles[profile].settings
-        assert settings.objective == "channel" and settings.key() == key
+        # the fourier preview's fixed contrast came later and changed its images, so its key, on purpose
+        assert settings.objective == "channel" and dataclasses.replace(settings, contrast=0.0).key() == key
 
 
 def test_the_neuron_objective_changes_the_key_and_is_chosen_by_the_config(tmp_path):
