@@ -184,3 +184,22 @@ def test_estimate_bench_compares_the_previews_estimate_with_a_measured_full_buil
     assert row["layer"] == "conv1" and row["filters"] == 1 and row["facets"] == 4
     assert row["measured_phases"]["optimise"] > 0 and row["measured_phases"]["facets"] > 0
     assert row["ratio"] == pytest.approx(row["estimate_seconds"] / row["measured_seconds"])
+
+
+def test_compute_floor_counts_each_step_of_each_image_at_the_matmul_rate(tmp_path):
+    output = tmp_path / "floor.json"
+    run_bench("compute_floor.py", "--quick", "--target-minutes", "1", "--json", str(output))
+    result = json.loads(output.read_text())
+    rows = {row["layer"]: row for row in result["rows"]}
+    assert list(rows) == ["conv1", "conv2", "conv3"]
+    # conv2 at 64 px: conv1 whole (3 -> 8 channels), then only the image's own filter of conv2 (8 -> 1), 3x3
+    # kernels, 2 FLOPs a multiply-add, forward and input gradient
+    assert rows["conv2"]["size"] == 64
+    assert rows["conv2"]["flops_per_image_step"] == 2 * (2 * 64 * 64 * 9 * 3 * 8 + 2 * 64 * 64 * 9 * 8 * 1)
+    # both signs and the facets of every filter, every step
+    assert all(row["images"] == row["filters"] * (2 + result["facets_per_filter"]) for row in rows.values())
+    assert all(row["flops"] == row["flops_per_image_step"] * row["images"] * row["steps"] for row in rows.values())
+    work = sum(row["flops"] for row in rows.values()) + result["scan_flops"]
+    assert result["floor_seconds"] == pytest.approx(work / result["rate"])
+    one_step = sum(row["flops_per_image_step"] * row["images"] for row in rows.values())
+    assert result["floor_steps_that_fit"] * one_step + result["scan_flops"] == pytest.approx(60 * result["rate"])
