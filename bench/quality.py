@@ -36,16 +36,19 @@ def build_and_measure(method: str, options, out: Path) -> list[dict]:
                          steps=options.fourier_steps if method == "fourier" else None,
                          learning_rate=options.fourier_learning_rate if method == "fourier" else None)
     settings = resolve(config, backends.gpu_available(), backends.fast_bfloat16())  # as `atlas build` decides
-    if method == "fourier" and options.fourier_contrast is not None:
-        settings = dataclasses.replace(settings, method=dataclasses.replace(settings.method,
-                                                                            contrast=options.fourier_contrast))
+    if method == "fourier":  # the step rule's settings that have no command-line option
+        given = {"contrast": options.fourier_contrast, "warmup": options.fourier_warmup,
+                 "decay_after": options.fourier_decay_after}
+        rule = {name: value for name, value in given.items() if value is not None}
+        settings = dataclasses.replace(settings, method=dataclasses.replace(settings.method, **rule))
     report = atlas.build(settings)
     seconds = {layer.name: layer.seconds for layer in report.layers}
     rows = []
     for quality in evaluate.evaluate(out):
         rows.append({"method": method, **dataclasses.asdict(quality), "seconds": seconds[quality.layer],
                      "steps": settings.method.steps, "precision": settings.method.precision,
-                     "contrast": settings.method.contrast})
+                     "contrast": settings.method.contrast, "learning_rate": settings.method.learning_rate,
+                     "warmup": settings.method.warmup, "decay_after": settings.method.decay_after})
     return rows
 
 
@@ -77,6 +80,9 @@ def main():
     parser.add_argument("--fourier-steps", type=int, default=None)
     parser.add_argument("--fourier-learning-rate", type=float, default=None)
     parser.add_argument("--fourier-contrast", type=float, default=None, help="0: free (default: the profile's)")
+    parser.add_argument("--fourier-warmup", type=int, default=None, help="Adam's warm-up steps (default: 8)")
+    parser.add_argument("--fourier-decay-after", type=int, default=None,
+                        help="steps after which the learning rate falls as 1/step (default: 0, never)")
     parser.add_argument("--precision", default=None, help="auto (default: as `atlas build` decides), float32 or mixed")
     parser.add_argument("--work", type=Path, default=Path("bench/results/quality"))
     parser.add_argument("--figure", type=Path, default=None)

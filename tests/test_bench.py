@@ -150,10 +150,12 @@ def test_map_weight_of_a_whole_layer_is_what_its_map_loads(tmp_path):
 @pytest.mark.slow
 def test_quality_bench_measures_both_methods(tmp_path):
     output = tmp_path / "quality.json"
-    run_bench("quality.py", "--layers", "block1_conv2", "--filters", "0:3", "--fourier-steps", "4", "--work",
-              str(tmp_path / "work"), "--json", str(output))
+    run_bench("quality.py", "--layers", "block1_conv2", "--filters", "0:3", "--fourier-steps", "4",
+              "--fourier-warmup", "2", "--fourier-decay-after", "3", "--work", str(tmp_path / "work"),
+              "--json", str(output))
     rows = json.loads(output.read_text())["rows"]
     assert [row["method"] for row in rows] == ["classic", "fourier"]
+    assert (rows[1]["steps"], rows[1]["warmup"], rows[1]["decay_after"]) == (4, 2, 3)  # the rule it was given
     assert {row["precision"] for row in rows} <= {"float32", "mixed"}  # what auto resolved to
     assert all(row["layer"] == "block1_conv2" and row["num_filters"] == 3 for row in rows)
     assert all(0 <= row["self_recognition"] <= 1 and 0 <= row["negative_check"] <= 1 for row in rows)
