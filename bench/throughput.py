@@ -81,9 +81,10 @@ def matmul_rate(size: int, dtype: str, repeats: int = 5) -> float:
 
 def forward_flops(extractor, size: int, own_filter: bool = False) -> float:
     """Multiply-adds x 2 of the extractor's conv layers for one image; with ``own_filter``, the last layer's
-    filters counted as one (the optimiser computes only each image's own filter there: heads.py)."""
-    last = extractor.output._keras_history.operation
+    filters counted as one (the optimiser computes only each image's own filter there: heads.py). The last layer
+    is the last conv call, whatever elementwise layers follow it (a leaky target's LeakyOutput)."""
     nodes = layer_calls(extractor, ("Conv2D", "SeparableConv2D", "DepthwiseConv2D"))
+    last = nodes[-1].operation
     total = 0.0
     for node, shape in zip(nodes, output_shapes(extractor, [node.output_tensors[0] for node in nodes], (size, size))):
         layer, kind = node.operation, type(node.operation).__name__
