@@ -123,7 +123,7 @@ def test_without_a_terminal_progress_is_plain_lines(tmp_path):
     # CliRunner's stderr is not a terminal, as in a log file or a batch job: a line per layer as it goes and ends.
     code, output = run(*TINY, "--layers", "conv1,conv3", "--batch-size", "4", "--out", tmp_path)
     assert code == 0, output
-    assert "conv1: 0/8 filters to do" in output and "conv3: 0/16 filters to do" in output
+    assert "conv1: 0/8 filters done, 8 to do" in output and "conv3: 0/16 filters done, 16 to do" in output
     finished = [line for line in output.splitlines() if line.startswith("conv3: 16/16 filters, ")]
     assert len(finished) == 1 and "filters/s" in finished[0] and "elapsed" in finished[0], output
     assert "left" not in finished[0]
@@ -146,10 +146,22 @@ def test_plain_progress_times_each_layer_by_its_own_units(capsys):
             now[0] = seconds
             progress.advance(layer, 4)
     lines = capsys.readouterr().err.splitlines()
-    assert lines == ["first: 0/4 filters to do", "second: 0/12 filters to do",
+    assert lines == ["first: 0/4 filters done, 4 to do", "second: 0/12 filters done, 12 to do",
                      "first: 4/4 filters, 0.40 filters/s, 0:00:10 elapsed",
                      "second: 4/12 filters, 2.00 filters/s, 0:00:02 elapsed, about 0:00:04 left",
                      "second: 12/12 filters, 2.00 filters/s, 0:00:06 elapsed"]
+
+
+def test_a_resumed_layer_says_how_many_are_done_and_left(capsys):
+    from generator.progress import RichProgress
+
+    progress = RichProgress(clock=lambda: 0.0)
+    progress.live = False
+    with progress:
+        progress.start_layer("half", total=8, done=3)
+        progress.start_layer("whole", total=8, done=8)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["half: 3/8 filters done, 5 to do", "whole: 8/8 filters already done"]
 
 
 def test_offline_imagenet_weights_say_which_file_goes_where(tmp_path, monkeypatch):
