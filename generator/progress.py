@@ -56,7 +56,7 @@ class RichProgress(Progress):
         if not self.live:
             self.lines[name] = dict(total=total, done=done, first=done, unit=unit, seconds=0.0, shown=0.0)
             self.last_event = self.clock()
-            # "0/16 filters to do" read as nothing to do: the line says what is left
+            # a layer's first line says how many of its filters are done and how many are left
             self._line(name, self.last_event, "already done" if done >= total else f"done, {total - done} to do")
             return
         self.tasks[name] = self.bars.add_task(name, total=max(total, 1), completed=done, rate="", unit=unit)
