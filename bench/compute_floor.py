@@ -29,9 +29,9 @@ from generator.files import write_atomically  # noqa: E402
 from generator.layers import select_layers  # noqa: E402
 from generator.methods import METHODS  # noqa: E402
 from generator.models import load_model  # noqa: E402
+from generator.runs import SIGNS  # noqa: E402
 
 TARGET_SECONDS = 20 * 60  # the target for the full default atlas on the 2-core CPU
-SIGNS = 2  # positive and negative images per filter
 
 
 def layer_work(loaded, info, method_name: str) -> dict:
@@ -41,7 +41,7 @@ def layer_work(loaded, info, method_name: str) -> dict:
     size = image_size_for(loaded, method.size, info.receptive_field, profile.max_auto_size)
     extractor = build_extractor(loaded, info.name, method.target)
     flops_per_image_step = 2 * forward_flops(extractor, size, own_filter=True)  # forward + input gradient
-    images = info.num_filters * (SIGNS + FACETS_IN_FULL)
+    images = info.num_filters * (len(SIGNS) + FACETS_IN_FULL)
     return {"layer": info.name, "filters": info.num_filters, "size": size, "steps": method.steps,
             "images": images, "flops_per_image_step": flops_per_image_step,
             "flops": flops_per_image_step * images * method.steps}

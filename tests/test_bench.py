@@ -194,11 +194,11 @@ def test_compute_floor_counts_each_step_of_each_image_at_the_matmul_rate(tmp_pat
     result = json.loads(output.read_text())
     rows = {row["layer"]: row for row in result["rows"]}
     assert list(rows) == ["conv1", "conv2", "conv3"]
+    # conv1 fuses its ReLU, so the optimiser's target is a leaky ReLU after it: still only the own filter counts
+    assert rows["conv1"]["flops_per_image_step"] == 2 * 2 * 64 * 64 * 9 * 3 * 1
     # conv2 at 64 px: conv1 whole (3 -> 8 channels), then only the image's own filter of conv2 (8 -> 1), 3x3
     # kernels, 2 FLOPs a multiply-add, forward and input gradient
     assert rows["conv2"]["size"] == 64
-    # conv1 fuses its ReLU, so the optimiser's target is a leaky ReLU after it: still only the own filter counts
-    assert rows["conv1"]["flops_per_image_step"] == 2 * 2 * 64 * 64 * 9 * 3 * 1
     assert rows["conv2"]["flops_per_image_step"] == 2 * (2 * 64 * 64 * 9 * 3 * 8 + 2 * 64 * 64 * 9 * 8 * 1)
     # both signs and the facets of every filter, every step
     assert all(row["images"] == row["filters"] * (2 + result["facets_per_filter"]) for row in rows.values())
