@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PROFILE ?=
 ATLAS_OPTIONS ?=
+TEST_WORKERS ?= 2
 
 .PHONY: install atlas test lint test-fast serve screenshots bench bench-quality clean
 
@@ -21,16 +22,17 @@ atlas: $(STAMP)
 	$(BIN)/atlas build --config atlas.toml $(if $(PROFILE),--profile $(PROFILE)) $(ATLAS_OPTIONS)
 
 ## make test: lint, then the whole suite on TensorFlow (real-model tests included), then again on JAX (without the
-## real model and without the tests that do not depend on the backend: conftest.py's BACKEND_FREE_MODULES).
+## real model and without the tests marked backend_free: conftest.py says which).
+## TEST_WORKERS: test processes per pass (pytest-xdist); one process keeps about one core busy (docs/testing.md).
 test: lint
-	$(BIN)/python -m pytest -q --durations=12
-	KERAS_BACKEND=jax $(BIN)/python -m pytest -q --durations=12 -m "not slow and not backend_free"
+	$(BIN)/python -m pytest -q --durations=12 -n $(TEST_WORKERS)
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q --durations=12 -n $(TEST_WORKERS) -m "not slow and not backend_free"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow"
 
 ## make serve: look at site/ on http://localhost:8000/
 serve:

@@ -120,6 +120,8 @@ def main():
     parser.add_argument("--decay-after", type=int, default=None, help="default: the full profile's")
     parser.add_argument("--contrast", type=float, default=None, help="fourier's contrast (0: free); default: the "
                         "full profile's")
+    parser.add_argument("--decay-power", type=float, default=None, help="fourier's 1/frequency power; default: "
+                        "the full profile's")
     parser.add_argument("--after", type=Path, default=None, help="an earlier run's JSON (same snapshots): its rows "
                         "come first in the table, the JSON and the plot, e.g. deep layers measured on fewer filters")
     parser.add_argument("--json", type=Path, default=None)
@@ -133,7 +135,8 @@ def main():
     run = resolve(AtlasConfig(model=model, profile="full", steps=snapshots[-1], examples="none",
                               learning_rate=options.learning_rate), backends.gpu_available(), backends.fast_bfloat16())
     overrides = {name: value for name, value in (("warmup", options.warmup), ("decay_after", options.decay_after),
-                                                 ("contrast", options.contrast)) if value is not None}
+                                                 ("contrast", options.contrast),
+                                                 ("decay_power", options.decay_power)) if value is not None}
     run = dataclasses.replace(run, method=dataclasses.replace(run.method, **overrides))
     rows = json.loads(options.after.read_text())["rows"] if options.after else []
     with precision_policy(run.method.precision):
@@ -157,7 +160,7 @@ def main():
     method = run.method
     print(f"({model}, fourier, full profile settings but {snapshots[-1]} steps: learning rate {method.learning_rate}, "
           f"warm-up {method.warmup}, decay after {method.decay_after or 'never'}, "
-          f"contrast {method.contrast or 'free'}; precision {method.precision}, "
+          f"contrast {method.contrast or 'free'}, decay power {method.decay_power:g}; precision {method.precision}, "
           f"the first filters of each layer, positive images; backend {backends.BACKEND})")
     if options.json:
         options.json.parent.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,8 @@ PREVIEW_FILTERS = 16
 
 
 # field -> the default its absence means
-LATER_FIELDS = {"objective": "channel", "crop": 0.0, "noise": 0.0, "warmup": 8, "decay_after": 0, "contrast": 0.0}
+LATER_FIELDS = {"objective": "channel", "crop": 0.0, "noise": 0.0, "warmup": 8, "decay_after": 0, "contrast": 0.0,
+                "decay_power": 1.0}
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class MethodSettings:
     warmup: int = 8  # Adam: steps over which the learning rate ramps up (updates.py)
     decay_after: int = 0  # Adam: steps after which the learning rate falls as 1/step (0: constant)
     contrast: float = 0.0  # fourier: each image's standard deviation before the sigmoid (0: free, grows with steps)
+    decay_power: float = 1.0  # fourier: the spectrum is scaled by 1/frequency**decay_power (lower: finer detail)
 
     def key(self) -> str:
         """A short stable hash of the settings, used to tell whether finished work still matches. A field added
@@ -104,7 +106,8 @@ def pixels(settings: MethodSettings, num_channels: int) -> PixelParameterisation
 
 
 def fourier_spectrum(settings: MethodSettings, num_channels: int) -> FourierParameterisation:
-    return FourierParameterisation(settings.size, num_channels, contrast=settings.contrast)
+    return FourierParameterisation(settings.size, num_channels, decay_power=settings.decay_power,
+                                   contrast=settings.contrast)
 
 
 def natural_phase(settings: MethodSettings, num_channels: int) -> MacoParameterisation:

@@ -14,9 +14,11 @@ def tiny():
     return load_model("tiny-cnn")
 
 
-# Modules whose tests exercise files, processes, pages and packaging, not the Keras backend's numbers: the JAX pass
-# of `make test` skips them (-m "not backend_free"); they run on TensorFlow.
-BACKEND_FREE_MODULES = {"test_browser", "test_packaging", "test_workflow", "test_lock", "test_resume"}
+# A test is backend_free when what it checks does not depend on the Keras backend (files, processes, pages,
+# packaging, the command line, a bench script's record) or when it runs both backends itself. The JAX pass of
+# `make test` skips these (-m "not backend_free"), so each runs once, on TensorFlow; the backend's own numbers are
+# checked on JAX by the other tests. Whole modules are listed here; single tests carry the mark themselves.
+BACKEND_FREE_MODULES = {"test_browser", "test_packaging", "test_workflow", "test_lock", "test_resume", "test_cli"}
 
 
 def pytest_collection_modifyitems(items):

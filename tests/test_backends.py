@@ -39,6 +39,7 @@ def other_backend() -> str:
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None or importlib.util.find_spec("tensorflow") is None,
                     reason="needs both TensorFlow and JAX installed")
+@pytest.mark.backend_free  # it runs both backends itself
 @pytest.mark.parametrize("method", METHODS, ids=lambda method: method.name)
 def test_tensorflow_and_jax_agree(tiny, method):
     from dataclasses import asdict

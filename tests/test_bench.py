@@ -28,6 +28,7 @@ def test_throughput_quick_runs_and_records_its_figures(tmp_path):
     assert result["atlas"]["num_filters"] == 36 and result["atlas"]["peak_host_rss_bytes"] > 0
 
 
+@pytest.mark.backend_free
 def test_examples_scan_quick_runs_and_records_its_figures(tmp_path):
     output = tmp_path / "examples.json"
     run_bench("examples_scan.py", "--quick", "--json", str(output))
@@ -37,6 +38,7 @@ def test_examples_scan_quick_runs_and_records_its_figures(tmp_path):
     assert all(row["peak_rss_bytes"] >= row["rss_before_scan_bytes"] > 0 for row in result["memory"])
 
 
+@pytest.mark.backend_free
 def test_folding_bench_times_both_extractors(tmp_path):
     output = tmp_path / "folding.json"
     run_bench("folding.py", "--layers", "block2_sepconv1", "--batch-size", "2", "--repeats", "1", "--json",
@@ -76,6 +78,7 @@ def test_profile_step_sums_op_time_by_group(tmp_path):
     assert "Process" not in result["milliseconds_by_op"]  # the executor's own events are not ops
 
 
+@pytest.mark.backend_free
 def test_site_size_measures_every_byte_and_projects_by_filters(tmp_path):
     from helpers import tiny_settings
 
@@ -101,6 +104,7 @@ def test_site_size_measures_every_byte_and_projects_by_filters(tmp_path):
     assert result["measured"]["tar"] > on_disk + 512 * len(files)  # a header per file on top of the content
 
 
+@pytest.mark.backend_free
 def test_contrast_of_tiles_at_half_contrast_is_half(tmp_path):
     import shutil
 
@@ -127,6 +131,7 @@ def test_contrast_of_tiles_at_half_contrast_is_half(tmp_path):
     assert row["deviation_reference"] > 1  # the built tiles are not flat, so the shares mean something
 
 
+@pytest.mark.backend_free
 def test_map_weight_of_a_whole_layer_is_what_its_map_loads(tmp_path):
     from helpers import tiny_settings, write_planted_images
 
@@ -161,6 +166,7 @@ def test_quality_bench_measures_both_methods(tmp_path):
     assert all(0 <= row["self_recognition"] <= 1 and 0 <= row["negative_check"] <= 1 for row in rows)
 
 
+@pytest.mark.backend_free
 def test_convergence_quick_records_every_snapshot_of_every_layer(tmp_path):
     output, plot = tmp_path / "convergence.json", tmp_path / "convergence.svg"
     run_bench("convergence.py", "--quick", "--json", str(output), "--plot", str(plot))
@@ -179,6 +185,7 @@ def test_convergence_quick_records_every_snapshot_of_every_layer(tmp_path):
     assert [(row["layer"], row["steps"]) for row in rows[9:]] == [("conv1", steps) for steps in (2, 4, 8)]
 
 
+@pytest.mark.backend_free
 def test_estimate_bench_compares_the_previews_estimate_with_a_measured_full_build(tmp_path):
     output = tmp_path / "estimate.json"
     run_bench("estimate.py", "--model", "tiny-cnn", "--layers", "conv1", "--filters", "0:1", "--record", str(output))
@@ -188,6 +195,7 @@ def test_estimate_bench_compares_the_previews_estimate_with_a_measured_full_buil
     assert row["ratio"] == pytest.approx(row["estimate_seconds"] / row["measured_seconds"])
 
 
+@pytest.mark.backend_free
 def test_compute_floor_counts_each_step_of_each_image_at_the_matmul_rate(tmp_path):
     output = tmp_path / "floor.json"
     run_bench("compute_floor.py", "--quick", "--target-minutes", "1", "--json", str(output))

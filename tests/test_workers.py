@@ -8,6 +8,7 @@ from generator import atlas
 pytest.importorskip("dask.distributed", reason="dask.distributed is not installed")
 
 
+@pytest.mark.backend_free
 def test_local_dask_cluster_builds_the_same_atlas(tmp_path):
     settings = dict(layers=("conv1", "conv3"), batch_size=4, steps=5, method="fourier")
     single = atlas.build(tiny_settings(tmp_path / "single", **settings))
