@@ -124,6 +124,8 @@ def main():
                         "the full profile's")
     parser.add_argument("--views-strength", type=float, default=None, help="the full profile's jitter, scale and "
                         "rotation times this (0: no random views); default 1")
+    parser.add_argument("--views-ramp", type=int, default=None, help="steps over which the random views grow from "
+                        "none to full strength; default: the full profile's (0: full from the first step)")
     parser.add_argument("--after", type=Path, default=None, help="an earlier run's JSON (same snapshots): its rows "
                         "come first in the table, the JSON and the plot, e.g. deep layers measured on fewer filters")
     parser.add_argument("--json", type=Path, default=None)
@@ -138,7 +140,8 @@ def main():
                               learning_rate=options.learning_rate), backends.gpu_available(), backends.fast_bfloat16())
     overrides = {name: value for name, value in (("warmup", options.warmup), ("decay_after", options.decay_after),
                                                  ("contrast", options.contrast),
-                                                 ("decay_power", options.decay_power)) if value is not None}
+                                                 ("decay_power", options.decay_power),
+                                                 ("views_ramp", options.views_ramp)) if value is not None}
     if options.views_strength is not None:
         overrides.update({name: getattr(run.method, name) * options.views_strength
                           for name in ("jitter", "scale", "rotate")})
@@ -166,7 +169,8 @@ def main():
     print(f"({model}, fourier, full profile settings but {snapshots[-1]} steps: learning rate {method.learning_rate}, "
           f"warm-up {method.warmup}, decay after {method.decay_after or 'never'}, "
           f"contrast {method.contrast or 'free'}, decay power {method.decay_power:g}, jitter {method.jitter:g}, "
-          f"scale {method.scale:g}, rotation {method.rotate:g}; precision {method.precision}, "
+          f"scale {method.scale:g}, rotation {method.rotate:g}, views ramp {method.views_ramp or 'none'}; "
+          f"precision {method.precision}, "
           f"the first filters of each layer, positive images; backend {backends.BACKEND})")
     if options.json:
         options.json.parent.mkdir(parents=True, exist_ok=True)

@@ -38,7 +38,7 @@ def build_and_measure(method: str, options, out: Path) -> list[dict]:
     settings = resolve(config, backends.gpu_available(), backends.fast_bfloat16())  # as `atlas build` decides
     if method == "fourier":  # the step rule's settings that have no command-line option
         given = {"contrast": options.fourier_contrast, "warmup": options.fourier_warmup,
-                 "decay_after": options.fourier_decay_after}
+                 "decay_after": options.fourier_decay_after, "views_ramp": options.fourier_views_ramp}
         rule = {name: value for name, value in given.items() if value is not None}
         settings = dataclasses.replace(settings, method=dataclasses.replace(settings.method, **rule))
     report = atlas.build(settings)
@@ -48,7 +48,8 @@ def build_and_measure(method: str, options, out: Path) -> list[dict]:
         rows.append({"method": method, **dataclasses.asdict(quality), "seconds": seconds[quality.layer],
                      "steps": settings.method.steps, "precision": settings.method.precision,
                      "contrast": settings.method.contrast, "learning_rate": settings.method.learning_rate,
-                     "warmup": settings.method.warmup, "decay_after": settings.method.decay_after})
+                     "warmup": settings.method.warmup, "decay_after": settings.method.decay_after,
+                     "views_ramp": settings.method.views_ramp})
     return rows
 
 
@@ -83,6 +84,8 @@ def main():
     parser.add_argument("--fourier-warmup", type=int, default=None, help="Adam's warm-up steps (default: 8)")
     parser.add_argument("--fourier-decay-after", type=int, default=None,
                         help="steps after which the learning rate falls as 1/step (default: 0, never)")
+    parser.add_argument("--fourier-views-ramp", type=int, default=None,
+                        help="steps over which the random views grow to full strength (default: 0, from the start)")
     parser.add_argument("--precision", default=None, help="auto (default: as `atlas build` decides), float32 or mixed")
     parser.add_argument("--work", type=Path, default=Path("bench/results/quality"))
     parser.add_argument("--figure", type=Path, default=None)
@@ -102,6 +105,7 @@ def main():
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         contrast = f", contrast {row['contrast']:g}" if row.get("contrast") else ""
+        contrast += f", views ramp {row['views_ramp']}" if row.get("views_ramp") else ""
         lines.append(f"| {row['method']} ({row['steps']} steps{contrast}) | {row['layer']} | {row['num_filters']} | "
                      f"{row['flat_tiles']:.0%} | {row['negative_check']:.0%} | {row['num_silent']} | "
                      f"{row['self_recognition']:.0%} | {_share(row['self_recognition_firing'])} | "

@@ -119,11 +119,8 @@ class FacetOptimizer:
         ids = ops.convert_to_tensor(np.repeat(np.asarray(padded, np.int32), self.num_facets))
         signs = ops.convert_to_tensor(np.ones(len(generators), np.float32))
         rate = ops.convert_to_tensor(np.float32(settings.learning_rate))
-        if self.views is None:
-            rows = np.zeros((settings.steps, len(generators), 8), np.float32)
-        else:
-            rows = transforms.draw_batch(self.views, generators, settings.size, settings.steps)
-        rows = ops.convert_to_tensor(rows)
+        rows = ops.convert_to_tensor(transforms.step_rows(self.views, generators, settings.size, settings.steps,
+                                                          settings.views_ramp))
         with stderr_silenced():
             for step in range(settings.steps):
                 params, state = self._step(self._weights, params, state, ids, signs, rate, rows[step])

@@ -33,7 +33,7 @@ PREVIEW_FILTERS = 16
 
 # field -> the default its absence means
 LATER_FIELDS = {"objective": "channel", "crop": 0.0, "noise": 0.0, "warmup": 8, "decay_after": 0, "contrast": 0.0,
-                "decay_power": 1.0}
+                "decay_power": 1.0, "views_ramp": 0}
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class MethodSettings:
     decay_after: int = 0  # Adam: steps after which the learning rate falls as 1/step (0: constant)
     contrast: float = 0.0  # fourier: each image's standard deviation before the sigmoid (0: free, grows with steps)
     decay_power: float = 1.0  # fourier: the spectrum is scaled by 1/frequency**decay_power (lower: finer detail)
+    views_ramp: int = 0  # steps over which the random views grow from none to full strength (0: full from the start)
 
     def key(self) -> str:
         """A short stable hash of the settings, used to tell whether finished work still matches. A field added

@@ -97,11 +97,9 @@ class Optimizer:
 
     def _view_rows(self, generators):
         """Every step's view of every image, (steps, B, 8), on the device in one transfer."""
-        if self.views is None:
-            rows = np.zeros((self.settings.steps, len(generators), 8), np.float32)
-        else:
-            rows = transforms.draw_batch(self.views, generators, self.settings.size, self.settings.steps)
-        return ops.convert_to_tensor(rows)
+        settings = self.settings
+        return ops.convert_to_tensor(transforms.step_rows(self.views, generators, settings.size, settings.steps,
+                                                          settings.views_ramp))
 
     def run(self, filter_ids: list[int], signs: list[float], snapshot_steps: tuple[int, ...] = ()) -> BatchResult:
         """Optimise ``len(filter_ids)`` images (at most ``batch_size``); the batch is padded to its fixed size.

@@ -1,11 +1,13 @@
 """The random views each step sees, different for every image of a batch: jitter, scale and rotation
 (transformation robustness), or random crops and noise (MaCo's views).
 
-Each factory takes its setting and returns a ``Transform``: ``draw(generator, size, count)`` picks ``count`` random
-3x3 matrices (output pixel -> input pixel) for one image on the host, from that image's own generator, so an
-image's views never depend on its batch; ``compose`` multiplies matrices, and ``apply`` warps the whole batch in
-one bilinear interpolation, outside areas filled with mid-grey, and adds the transform's noise. A run draws every
-step's matrices at its start, so the device never waits for the host."""
+Each factory takes its setting and returns a ``Transform``: ``draw(generator, size, strengths)`` picks one random
+3x3 matrix (output pixel -> input pixel) per entry of ``strengths`` for one image on the host, from that image's own
+generator, so an image's views never depend on its batch. A strength scales the view's deviation from the identity
+(0: none, 1: as set; ``ramp`` grows it over the steps) and never changes which random numbers are drawn, so full
+strength gives the same views as before strengths existed. ``compose`` multiplies matrices, and ``apply`` warps the
+whole batch in one bilinear interpolation, outside areas filled with mid-grey, and adds the transform's noise. A run
+draws every step's matrices at its start, so the device never waits for the host."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ Matrices = np.ndarray  # (count, 3, 3): each maps output (x, y, 1) to input (x, 
 @dataclass(frozen=True)
 class Transform:
     name: str
-    draw: Callable[[np.random.Generator, int, int], Matrices]  # (generator, size, count) -> matrices
+    draw: Callable[[np.random.Generator, int, np.ndarray], Matrices]  # (generator, size, strengths) -> matrices
     noise: float = 0.0  # standard deviation of the noise added to each view (``apply``)
 
 
@@ -40,10 +42,10 @@ def _about_centre(linear: np.ndarray, size: int) -> Matrices:
 def jitter(fraction: float) -> Transform:
     """Shift by up to ``fraction`` of the size in x and y (uniform, whole pixels)."""
 
-    def draw(generator, size, count):
+    def draw(generator, size, strengths):
         limit = int(round(fraction * size))
-        shifts = generator.integers(-limit, limit + 1, size=(count, 2))
-        matrices = np.tile(np.eye(3), (count, 1, 1))
+        shifts = generator.integers(-limit, limit + 1, size=(len(strengths), 2)) * strengths[:, None]
+        matrices = np.tile(np.eye(3), (len(strengths), 1, 1))
         matrices[:, :2, 2] = -shifts
         return matrices
 
@@ -53,8 +55,8 @@ def jitter(fraction: float) -> Transform:
 def scale(low: float, high: float) -> Transform:
     """Zoom by a factor drawn uniformly from [low, high], about the centre."""
 
-    def draw(generator, size, count):
-        factors = generator.uniform(low, high, size=count)
+    def draw(generator, size, strengths):
+        factors = 1 + strengths * (generator.uniform(low, high, size=len(strengths)) - 1)
         return _about_centre(np.eye(2)[None] / factors[:, None, None], size)
 
     return Transform("scale", draw)
@@ -64,10 +66,10 @@ def crop(smallest: float) -> Transform:
     """A random square crop of side ``smallest``-1 times the size, anywhere inside the image, resized to the full
     size (MaCo's views: nothing outside the image is ever seen)."""
 
-    def draw(generator, size, count):
-        sides = generator.uniform(smallest, 1.0, size=count)
-        offsets = generator.uniform(0.0, 1.0, size=(count, 2)) * ((1.0 - sides) * (size - 1))[:, None]
-        matrices = np.tile(np.eye(3), (count, 1, 1))
+    def draw(generator, size, strengths):
+        sides = 1 - strengths * (1 - generator.uniform(smallest, 1.0, size=len(strengths)))
+        offsets = generator.uniform(0.0, 1.0, size=(len(strengths), 2)) * ((1.0 - sides) * (size - 1))[:, None]
+        matrices = np.tile(np.eye(3), (len(strengths), 1, 1))
         matrices[:, 0, 0] = matrices[:, 1, 1] = sides
         matrices[:, :2, 2] = offsets
         return matrices
@@ -76,15 +78,17 @@ def crop(smallest: float) -> Transform:
 
 
 def noise(deviation: float) -> Transform:
-    """Noise of standard deviation ``deviation`` added to each view (the warp itself is the identity)."""
-    return Transform("noise", lambda generator, size, count: np.tile(np.eye(3), (count, 1, 1)), deviation)
+    """Noise of standard deviation ``deviation`` added to each view (the warp itself is the identity). The noise is
+    part of the compiled step, so it keeps its deviation whatever the strength."""
+    return Transform("noise", lambda generator, size, strengths: np.tile(np.eye(3), (len(strengths), 1, 1)),
+                     deviation)
 
 
 def rotate(degrees: float) -> Transform:
     """Rotate by an angle drawn uniformly from [-degrees, degrees], about the centre."""
 
-    def draw(generator, size, count):
-        angles = np.radians(generator.uniform(-degrees, degrees, size=count))
+    def draw(generator, size, strengths):
+        angles = np.radians(generator.uniform(-degrees, degrees, size=len(strengths))) * strengths
         cosine, sine = np.cos(angles), np.sin(angles)
         linear = np.stack([np.stack([cosine, sine], -1), np.stack([-sine, cosine], -1)], -2)
         return _about_centre(linear, size)
@@ -95,10 +99,10 @@ def rotate(degrees: float) -> Transform:
 def compose(*transforms: Transform) -> Transform:
     """All of them, the first applied to the image first."""
 
-    def draw(generator, size, count):
-        matrices = np.tile(np.eye(3), (count, 1, 1))
+    def draw(generator, size, strengths):
+        matrices = np.tile(np.eye(3), (len(strengths), 1, 1))
         for transform in transforms:
-            matrices = matrices @ transform.draw(generator, size, count)
+            matrices = matrices @ transform.draw(generator, size, strengths)
         return matrices
 
     return Transform("+".join(t.name for t in transforms), draw, max(t.noise for t in transforms))
@@ -109,12 +113,31 @@ def robustness(jitter_fraction: float, scale_range: float, degrees: float) -> Tr
     return compose(jitter(jitter_fraction), scale(1 - scale_range, 1 + scale_range), rotate(degrees))
 
 
-def draw_batch(transform: Transform, generators: list[np.random.Generator], size: int, count: int = 1) -> np.ndarray:
+def ramp(count: int, ramp_steps: int) -> np.ndarray:
+    """The strength of each of ``count`` steps' views: growing linearly from 0 at the first step to full strength
+    at step ``ramp_steps``, full after it (``ramp_steps`` 0: full from the first step)."""
+    if ramp_steps <= 0:
+        return np.ones(count)
+    return np.minimum(np.arange(count) / ramp_steps, 1.0)
+
+
+def draw_batch(transform: Transform, generators: list[np.random.Generator], size: int, count: int = 1,
+               strengths: np.ndarray | None = None) -> np.ndarray:
     """(count, B, 8) rows (a 3x3 matrix without its last entry): ``count`` views per image, each image's from its own
-    generator (so an image's views never depend on its batch)."""
-    matrices = np.stack([transform.draw(generator, size, count) for generator in generators], axis=1)
+    generator (so an image's views never depend on its batch); ``strengths``: each view's (default: all full)."""
+    strengths = np.ones(count) if strengths is None else np.asarray(strengths, np.float64)
+    matrices = np.stack([transform.draw(generator, size, strengths) for generator in generators], axis=1)
     rows = matrices.reshape(count, len(generators), 9)[..., :8] / matrices[..., 2, 2, None]
     return rows.astype(np.float32)
+
+
+def step_rows(transform: Transform | None, generators: list[np.random.Generator], size: int, steps: int,
+              ramp_steps: int = 0) -> np.ndarray:
+    """(steps, B, 8): every step's view of every image of an optimisation, their strength growing over
+    ``ramp_steps`` (``ramp``); identity rows (no warp) without a transform."""
+    if transform is None:
+        return np.zeros((steps, len(generators), 8), np.float32)
+    return draw_batch(transform, generators, size, steps, ramp(steps, ramp_steps))
 
 
 def apply(images, rows, noise: float = 0.0):

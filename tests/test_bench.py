@@ -180,7 +180,7 @@ def test_convergence_quick_records_every_snapshot_of_every_layer(tmp_path):
     # --after: an earlier run's rows first, then this run's
     merged = tmp_path / "merged.json"
     run_bench("convergence.py", "--quick", "--layers", "conv1", "--after", str(output), "--json", str(merged),
-              "--views-strength", "0.5", "--decay-power", "1.5")
+              "--views-strength", "0.5", "--decay-power", "1.5", "--views-ramp", "4")
     merged_result = json.loads(merged.read_text())
     rows = merged_result["rows"]
     assert rows[:9] == result["rows"]
@@ -189,6 +189,7 @@ def test_convergence_quick_records_every_snapshot_of_every_layer(tmp_path):
         assert result["method"][name] > 0
         assert merged_result["method"][name] == pytest.approx(result["method"][name] / 2)
     assert (result["method"]["decay_power"], merged_result["method"]["decay_power"]) == (1.0, 1.5)
+    assert (result["method"]["views_ramp"], merged_result["method"]["views_ramp"]) == (0, 4)
     assert [(row["layer"], row["steps"]) for row in rows[9:]] == [("conv1", steps) for steps in (2, 4, 8)]
 
 

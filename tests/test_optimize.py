@@ -171,3 +171,14 @@ def test_maco_batch_equals_singles_and_moves_the_activation_both_ways(tiny):
     assert_batch_equals_singles(extractor, MACO)
     optimizer = Optimizer(extractor, MACO, batch_size=16, preprocessing=PRESETS["unit"])
     assert_moves_both_ways(optimizer)
+
+
+def test_views_that_grow_over_the_steps_keep_the_batch_equal_to_the_singles_and_change_the_images(tiny):
+    import dataclasses
+
+    extractor = build_extractor(tiny, "conv3", "leaky")
+    ramped = dataclasses.replace(FOURIER, views_ramp=FOURIER.steps // 2)
+    assert_batch_equals_singles(extractor, ramped)
+    up, _ = assert_moves_both_ways(Optimizer(extractor, ramped, batch_size=16, preprocessing=PRESETS["unit"]))
+    full = Optimizer(extractor, FOURIER, batch_size=16, preprocessing=PRESETS["unit"]).run(list(range(16)), [1.0] * 16)
+    assert np.abs(up.images - full.images).max() > 1e-3  # the first steps saw weaker views

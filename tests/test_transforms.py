@@ -47,13 +47,13 @@ def test_compose_applies_in_order():
     generator = np.random.default_rng(0)
     scale = transforms.scale(2.0, 2.0)
     shift = transforms.jitter(0.0)
-    matrix = transforms.compose(scale, shift).draw(generator, 9, 1)[0]
+    matrix = transforms.compose(scale, shift).draw(generator, 9, np.ones(1))[0]
     centre = np.array([4.0, 4.0, 1.0])
     np.testing.assert_allclose(matrix @ centre, centre)  # zoom about the centre keeps it fixed
 
 
 def test_crops_stay_inside_the_image_and_zoom_in():
-    matrices = transforms.crop(0.5).draw(np.random.default_rng(0), 64, 200)
+    matrices = transforms.crop(0.5).draw(np.random.default_rng(0), 64, np.ones(200))
     corners = np.array([[0, 0, 1], [63, 0, 1], [0, 63, 1], [63, 63, 1]], float).T
     seen = matrices @ corners  # where each corner of the view comes from
     assert seen[:, :2].min() >= -1e-9 and seen[:, :2].max() <= 63 + 1e-9
@@ -75,3 +75,28 @@ def test_view_noise_has_its_deviation_and_follows_the_view():
     np.testing.assert_array_equal(noisy, again)  # a pure function of the view
     assert np.abs(noise[0] - noise[1]).mean() > 0.05  # each view its own noise
     assert np.abs(noise[0, ..., 0] - noise[0, ..., 1]).mean() > 0.05  # and each channel
+
+
+def test_a_ramp_grows_the_views_from_none_to_the_full_ones():
+    strengths = transforms.ramp(6, 4)
+    np.testing.assert_allclose(strengths, [0, 0.25, 0.5, 0.75, 1, 1])
+    np.testing.assert_array_equal(transforms.ramp(3, 0), [1, 1, 1])
+    identity = np.array([1, 0, 0, 0, 1, 0, 0, 0], np.float32)
+    for transform in (transforms.jitter(0.25), transforms.scale(0.8, 1.2), transforms.rotate(30),
+                      transforms.crop(0.5), transforms.robustness(0.125, 0.1, 10)):
+        ramped = transforms.draw_batch(transform, [np.random.default_rng(7)], 32, 6, strengths)[:, 0]
+        full = transforms.draw_batch(transform, [np.random.default_rng(7)], 32, 6)[:, 0]
+        np.testing.assert_allclose(ramped[0], identity, atol=1e-6, err_msg=transform.name)  # strength 0: no view
+        np.testing.assert_array_equal(ramped[4:], full[4:], err_msg=transform.name)  # full strength: the same draws
+        assert np.abs(ramped[2] - identity).max() < np.abs(full[2] - identity).max(), transform.name
+
+
+def test_half_strength_is_half_the_shift_and_half_the_angle():
+    half = np.full(5, 0.5)
+    shifted = transforms.draw_batch(transforms.jitter(0.25), [np.random.default_rng(3)], 32, 5, half)[:, 0]
+    shifted_full = transforms.draw_batch(transforms.jitter(0.25), [np.random.default_rng(3)], 32, 5)[:, 0]
+    np.testing.assert_allclose(shifted[:, [2, 5]], shifted_full[:, [2, 5]] / 2)
+    turned = transforms.rotate(30).draw(np.random.default_rng(4), 32, half)
+    turned_full = transforms.rotate(30).draw(np.random.default_rng(4), 32, np.ones(5))
+    angles = np.arctan2(turned[:, 0, 1], turned[:, 0, 0])
+    np.testing.assert_allclose(angles, np.arctan2(turned_full[:, 0, 1], turned_full[:, 0, 0]) / 2)
