@@ -40,7 +40,7 @@ def _about_centre(linear: np.ndarray, size: int) -> Matrices:
 
 
 def jitter(fraction: float) -> Transform:
-    """Shift by up to ``fraction`` of the size in x and y (uniform, whole pixels)."""
+    """Shift by up to ``fraction`` of the size in x and y (uniform, whole pixels at full strength)."""
 
     def draw(generator, size, strengths):
         limit = int(round(fraction * size))
