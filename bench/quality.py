@@ -34,10 +34,11 @@ def build_and_measure(method: str, options, out: Path) -> list[dict]:
                          layers=tuple(options.layers.split(",")) if options.layers else None, profile="full",
                          out=str(out), precision=options.precision, examples="none", facets=0,
                          steps=options.fourier_steps if method == "fourier" else None,
-                         learning_rate=options.fourier_learning_rate if method == "fourier" else None)
+                         learning_rate=options.fourier_learning_rate if method == "fourier" else None,
+                         contrast=options.fourier_contrast if method == "fourier" else None)
     settings = resolve(config, backends.gpu_available(), backends.fast_bfloat16())  # as `atlas build` decides
     if method == "fourier":  # the step rule's settings that have no command-line option
-        given = {"contrast": options.fourier_contrast, "warmup": options.fourier_warmup,
+        given = {"warmup": options.fourier_warmup,
                  "decay_after": options.fourier_decay_after, "views_ramp": options.fourier_views_ramp}
         rule = {name: value for name, value in given.items() if value is not None}
         settings = dataclasses.replace(settings, method=dataclasses.replace(settings.method, **rule))

@@ -84,6 +84,9 @@ def build(
     steps: _option("Optimisation steps per image.", int) = None,
     size: _option("Image size in pixels (square), or auto: from each layer's receptive field.") = None,
     learning_rate: _option("Step size.", float) = None,
+    contrast: _option("fourier: each image's contrast (its spread before the sigmoid), fixed from the first step, "
+                      "so that a short run is vivid: 0 = free, growing with the steps (default 1.25 in a preview, "
+                      "0 in full).", float) = None,
     batch_size: _option("Images per batch tensor: auto (default) or a number.") = None,
     seed: _option("Random seed of the initial images.", int) = None,
     out: _option("Output directory of the site (default site/).") = None,

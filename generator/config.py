@@ -21,6 +21,8 @@ from generator.preprocessing import PRESETS, PreprocessingChoice
 PROFILES = ("auto", *PROFILE_NAMES)
 PRECISIONS = ("auto", "float32", "mixed")
 MIN_SIZE = 8
+# A fixed contrast is at most this: at 4, about 46% of the pixels are already within 5% of black or white.
+MAX_CONTRAST = 4.0
 
 
 def auto_size(receptive_field: int, largest: int = 224) -> int:
@@ -52,6 +54,7 @@ class AtlasConfig:
     steps: int | None = None
     size: int | str | None = None
     learning_rate: float | None = None
+    contrast: float | None = None  # fourier: each image's spread before the sigmoid, fixed; 0: free
     batch_size: int | str | None = None
     seed: int | None = None
     out: str | None = None
@@ -196,6 +199,7 @@ def resolve(config: AtlasConfig, has_gpu: bool, fast_bfloat16: bool = False) -> 
     size = parse_size(config.size) if config.size is not None else defaults.settings.size
     learning_rate = (_positive("learning_rate", config.learning_rate, float) if config.learning_rate is not None
                      else defaults.settings.learning_rate)
+    contrast = resolve_contrast(config.contrast, method, defaults.settings.contrast)
     seed = config.seed if config.seed is not None else 0
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise AtlasError(f"--seed must be a whole number of 0 or more, got {seed!r}.")
@@ -215,7 +219,7 @@ def resolve(config: AtlasConfig, has_gpu: bool, fast_bfloat16: bool = False) -> 
         num_filters_limit=None if config.filters is not None else defaults.num_filters,
         max_auto_size=defaults.max_auto_size,
         method=dataclasses.replace(defaults.settings, steps=steps, learning_rate=learning_rate, size=size, seed=seed,
-                                   precision=precision, objective=objective),
+                                   precision=precision, objective=objective, contrast=contrast),
         batch_size=parse_batch_size(config.batch_size),
         out=Path(config.out or "site"),
         profile=profile,
@@ -228,6 +232,17 @@ def resolve(config: AtlasConfig, has_gpu: bool, fast_bfloat16: bool = False) -> 
         labels=read_labels(config.labels) if config.labels is not None else None,
         preprocessing=parse_preprocessing(config),
     )
+
+
+def resolve_contrast(contrast: float | None, method: str, default: float) -> float:
+    """The fourier image's fixed contrast: as given (0: free, growing with the steps), else the profile's."""
+    if contrast is None:
+        return default
+    if isinstance(contrast, bool) or not isinstance(contrast, (int, float)) or not 0 <= contrast <= MAX_CONTRAST:
+        raise AtlasError(f"--contrast must be a number from 0 (free) to {MAX_CONTRAST}, got {contrast!r}.")
+    if method != "fourier" and contrast:
+        raise AtlasError(f"--contrast is a setting of the fourier method, not of '{method}'.")
+    return float(contrast)
 
 
 FACETS_IN_FULL = 4

@@ -293,6 +293,18 @@ def test_a_fourier_preview_says_its_contrast_is_fixed(tmp_path):
     assert "before the sigmoid" not in (tmp_path / "full/layers/conv1/index.html").read_text()
 
 
+def test_a_short_full_build_with_a_contrast_is_vivid_where_a_free_one_is_grey(tmp_path):
+    deviations = {}
+    for contrast in (0.0, 1.25):
+        out = tmp_path / str(contrast)
+        atlas.build(tiny_settings(out, layers=("conv1",), filters="0:4", method="fourier", steps=4, contrast=contrast))
+        filters = json.loads((out / "atlas.json").read_text())["layers"][0]["filters"]
+        tiles = [np.asarray(Image.open(out / entry["positive"]["image"]).convert("RGB"), float) for entry in filters]
+        deviations[contrast] = np.mean([tile.std() for tile in tiles])
+    assert deviations[0.0] < 10 and deviations[1.25] > 3 * deviations[0.0], deviations
+    assert "standardised to σ 1.25 before the sigmoid" in (tmp_path / "1.25/layers/conv1/index.html").read_text()
+
+
 def test_a_maco_atlas_builds_raises_its_filters_and_names_its_views(tmp_path):
     out = tmp_path / "site"
     atlas.build(tiny_settings(out, layers=("conv3",), method="maco", steps=16, size=24))

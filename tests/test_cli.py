@@ -37,6 +37,8 @@ TINY = ["build", "--model", "tiny-cnn", "--size", "16", "--profile", "full", "--
     (TINY + ["--steps", "0"], "--steps must be"),
     (TINY + ["--size", "-3"], "--size must be"),
     (TINY + ["--batch-size", "0"], "--batch-size must be"),
+    (TINY + ["--contrast", "-1"], "--contrast must be a number from 0"),
+    (TINY + ["--method", "classic", "--contrast", "1"], "--contrast is a setting of the fourier method"),
     (["build", "--model", "vgg16-hed", "--weights", "/nonexistent/weights.h5"], "cannot be read"),
     (["build", "--config", "/nonexistent/atlas.toml"], "Config file"),
     (["layers", "--model", "alexnet"], "Unknown model"),

@@ -62,11 +62,22 @@ def test_profiles_and_explicit_options():
     (AtlasConfig(batch_size="many"), "--batch-size must be 'auto'"),
     (AtlasConfig(learning_rate=0.0), "--learning-rate must be"),
     (AtlasConfig(method="magic"), "Unknown method 'magic'"),
+    (AtlasConfig(contrast=-1.0), "--contrast must be a number from 0"),
+    (AtlasConfig(contrast=40.0), "--contrast must be a number from 0"),
+    (AtlasConfig(method="classic", contrast=1.0), "--contrast is a setting of the fourier method, not of 'classic'"),
     (AtlasConfig(profile="huge"), "Unknown profile 'huge'"),
 ])
 def test_bad_settings(config, fragment):
     with pytest.raises(AtlasError, match=fragment):
         resolve(config, has_gpu=False)
+
+
+def test_a_given_contrast_replaces_the_profiles():
+    assert resolve(AtlasConfig(profile="full", contrast=1.5), has_gpu=False).method.contrast == 1.5
+    assert resolve(AtlasConfig(profile="preview", contrast=0), has_gpu=False).method.contrast == 0  # free
+    free = resolve(AtlasConfig(profile="full"), has_gpu=False).method
+    assert resolve(AtlasConfig(profile="full", contrast=0), has_gpu=False).method.key() == free.key()
+    assert resolve(AtlasConfig(method="classic", contrast=0), has_gpu=False).method.contrast == 0
 
 
 def test_auto_size_follows_the_receptive_field():
