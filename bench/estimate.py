@@ -1,5 +1,5 @@
 """Does the preview's "the full atlas would take about N min" hold? For each layer: a preview of a sample of
-filters, the estimate it makes for the full profile of the same filters (atlas.estimate_full_seconds, the figure
+filters, the estimate it makes for the full profile of the same filters (estimates.estimate_full_seconds, the figure
 the command line prints, scaled to the sample), then the full profile of those filters, timed by the build's own
 phases (optimise and facets: what the estimate covers). Prints the ratio per layer; within 25% is the target.
 
@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from throughput import machine  # noqa: E402
 
 import generator  # noqa: E402,F401
-from generator import atlas, backends  # noqa: E402
+from generator import atlas, backends, estimates  # noqa: E402
 from generator.config import AtlasConfig, resolve  # noqa: E402
 from generator.files import write_atomically  # noqa: E402
 from generator.runs import read_run  # noqa: E402
@@ -42,7 +42,7 @@ def measure_layer(model: str, weights: str | None, layer: str, filters: str, roo
     preview_settings, preview_report = built(AtlasConfig(**common, profile="preview", out=str(preview_out)))
     run = read_run(preview_out)
     sample_run = {**run, "layers": [{**entry, "num_filters": len(entry["filter_ids"])} for entry in run["layers"]]}
-    estimate = atlas.estimate_full_seconds(preview_report, preview_settings, sample_run)
+    estimate = estimates.estimate_full_seconds(preview_report, preview_settings, sample_run)
     full_settings, full_report = built(AtlasConfig(**common, profile="full", out=str(root / f"{layer}-full")))
     phases = full_report.phase_seconds
     measured = phases.get("optimise", 0.0) + phases.get("facets", 0.0)

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from generator import backends, circuits, examples, facets, lock, runs, site, workers
-from generator.config import FACETS_IN_FULL, RunSettings, auto_size, parse_filter_ids
+from generator.config import RunSettings, auto_size, parse_filter_ids
 from generator.errors import AtlasError
 from generator.example_images import image_set
 from generator.layers import CLASS_LAYER_TYPES, LayerInfo, output_size_at, select_layers
-from generator.methods import METHODS, MethodSettings, method_named
+from generator.methods import MethodSettings, method_named
 from generator.models import UNSAFE_WARNING, LoadedModel, load_model
 from generator.precision import precision_policy
 from generator.progress import Progress
@@ -294,28 +294,3 @@ def optimise_and_write(settings: RunSettings, pending: list[tuple[LayerPlan, run
             progress.advance(plan.info.name, len(unit.filter_ids))
         for future in writes:
             future.result()  # surface write errors after every finished unit is on disk
-
-
-# A facet image's step costs this many main-image steps: measured 1.5 on block1_conv2 and 1.14 on block5_conv3
-# (docs/performance.md#estimates).
-FACET_STEP_COST = 1.3
-
-
-def estimate_full_seconds(report: BuildReport, settings: RunSettings, run: dict) -> float:
-    """Seconds the full profile would take here, scaled from what this (preview) run measured: each layer's
-    optimisation time per filter (compilation apart, counted once) times the full profile's filters, steps and
-    pixels, and its facets."""
-    full_profile = METHODS[settings.method.name].profiles["full"]
-    full = full_profile.settings
-    total = 0.0
-    for layer_report, layer in zip(report.layers, run["layers"]):
-        if layer_report.num_built:
-            full_size = full.size or auto_size(layer["receptive_field"], full_profile.max_auto_size)
-            scale = (full.steps / settings.method.steps) * (full_size / layer["image_size"]) ** 2
-            compile_seconds = min(layer_report.compile_seconds, layer_report.seconds)
-            per_filter = (layer_report.seconds - compile_seconds) / layer_report.num_built
-            # the full profile's facets: FACETS_IN_FULL more images per filter beside the two (positive, negative),
-            # each step of which also compares Gram matrices
-            facets_share = FACETS_IN_FULL / 2 * FACET_STEP_COST
-            total += compile_seconds + per_filter * layer["num_filters"] * scale * (1 + facets_share)
-    return total

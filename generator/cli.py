@@ -143,10 +143,13 @@ def build(
         typer.echo("Interrupted: finished batches are saved. Run the same command again to resume.", err=True)
         raise typer.Exit(130)
     if settings.profile == "preview" and report.num_built:
+        from generator import estimates
         from generator.runs import read_run
 
         run = read_run(report.out)
-        estimate = atlas.estimate_full_seconds(report, settings, run)
+        if backends.gpu_available():
+            typer.echo("Timing a few steps of the full profile on this GPU for the estimate ...", err=True)
+        estimate = estimates.estimate_full_seconds(report, settings, run)
         total = sum(layer["num_filters"] for layer in run["layers"])
         typer.echo(f"The full atlas ({total} filters) would take about {estimate / 60:.0f} min "
                    f"on this machine: {atlas.full_command(settings)}", err=True)

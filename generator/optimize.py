@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -101,9 +102,11 @@ class Optimizer:
         return ops.convert_to_tensor(transforms.step_rows(self.views, generators, settings.size, settings.steps,
                                                           settings.views_ramp))
 
-    def run(self, filter_ids: list[int], signs: list[float], snapshot_steps: tuple[int, ...] = ()) -> BatchResult:
+    def run(self, filter_ids: list[int], signs: list[float], snapshot_steps: tuple[int, ...] = (),
+            step_done: Callable[[int, object], None] | None = None) -> BatchResult:
         """Optimise ``len(filter_ids)`` images (at most ``batch_size``); the batch is padded to its fixed size.
-        ``snapshot_steps``: also return the images as they were after each of these many steps."""
+        ``snapshot_steps``: also return the images as they were after each of these many steps. ``step_done``:
+        called after each step with its index and the step's activations (a device tensor)."""
         count = len(filter_ids)
         if not 0 < count <= self.batch_size or len(signs) != count:
             raise ValueError(f"a batch holds 1 to {self.batch_size} images with one sign each, got {count}")
@@ -129,6 +132,8 @@ class Optimizer:
             with self._compiling(first_run and step == 0):
                 params, state, values = self._step(self._weights, params, state, ids_tensor, signs_tensor, rate,
                                                    rows[step])
+            if step_done is not None:
+                step_done(step, values)
             if step or self.views is None:
                 curve.append(values)
             if step + 1 in snapshot_steps:

@@ -7,6 +7,7 @@ its images and curves and the statistics of the optimiser that made them, wherev
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -60,6 +61,16 @@ class UnitResult:
     num_traces: int  # the layer's step traced this often in the process that ran the unit
     compile_seconds: float  # time the layer's first compiled calls took in that process (counted once)
     responses: tuple[Response, ...] = ()  # per filter: the evidence whether it is silent (silence.py)
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    """A layer's optimiser timed on one full batch in this process."""
+
+    compile_seconds: float  # its first compiled calls
+    step_seconds: float  # each later step, waited for
+    batch_seconds: float  # the rest of a batch's time: its start images, views, final measure and tiles' pixels
+    batch_size: int
 
 
 def model_key(source) -> tuple:
@@ -140,6 +151,31 @@ def optimise_unit(task: UnitTask) -> UnitResult:
         found = responses(layer_pre_activation(task), optimizer.preprocessing, signs["positive"].images,
                           list(task.filter_ids), optimizer.batch_size)
     return UnitResult(signs, optimizer.batch_size, optimizer.num_traces, optimizer.compile_seconds, tuple(found))
+
+
+def time_steps(task: UnitTask) -> StepTiming:
+    """Run one full batch of the task's filters (both signs, repeated to fill it) for ``task.method.steps`` steps
+    (at least 3) in this process, waiting for each step: the first compiles, the others are timed one by one."""
+    from generator.quiet import keras
+
+    finished = []
+
+    def step_done(step, values):
+        keras.ops.convert_to_numpy(values)  # waits for the device
+        finished.append(time.perf_counter())
+
+    with precision_policy(task.method.precision):
+        optimizer = layer_optimizer(task)
+        compiled_before = optimizer.compile_seconds
+        images = [(filter_id, sign) for _, sign in SIGNS for filter_id in task.filter_ids]
+        images = (images * optimizer.batch_size)[:optimizer.batch_size]
+        started = time.perf_counter()
+        optimizer.run([filter_id for filter_id, _ in images], [sign for _, sign in images], step_done=step_done)
+        elapsed = time.perf_counter() - started
+    compile_seconds = optimizer.compile_seconds - compiled_before
+    step_seconds = (finished[-1] - finished[0]) / (len(finished) - 1)
+    batch_seconds = max(0.0, elapsed - compile_seconds - (len(finished) - 1) * step_seconds)
+    return StepTiming(compile_seconds, step_seconds, batch_seconds, optimizer.batch_size)
 
 
 def run_here(tasks: list[UnitTask], stop) -> Iterator[tuple[int, UnitResult]]:

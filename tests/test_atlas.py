@@ -17,9 +17,7 @@ from PIL import Image
 from sitecheck import broken_links
 
 from generator import atlas
-from generator.config import FACETS_IN_FULL, auto_size
 from generator.errors import AtlasError
-from generator.methods import METHODS
 from generator.site import render
 from generator.tiles import split_strip
 
@@ -100,19 +98,6 @@ def test_shards_together_build_the_whole_atlas(tmp_path):
     second = atlas.build(sharded, shard=(1, 2))
     assert first.num_built + second.num_built == 24 and first.num_built and second.num_built
     assert (tmp_path / "single/atlas.json").read_text() == (tmp_path / "sharded/atlas.json").read_text()
-
-
-def test_the_full_run_estimate_scales_work_and_counts_compilation_once(tmp_path):
-    settings = tiny_settings(tmp_path / "site", method="fourier", steps=8, size=16, profile="preview")
-    report = atlas.BuildReport(out=tmp_path, layers=[atlas.LayerReport("conv3", 16, num_built=4, seconds=10.0,
-                                                                       compile_seconds=6.0)])
-    run = {"layers": [{"num_filters": 16, "receptive_field": 10, "image_size": 16}]}
-    full = METHODS["fourier"].profiles["full"]
-    full_size = auto_size(10, full.max_auto_size)
-    scale = (full.settings.steps / 8) * (full_size / 16) ** 2
-    # two images per filter, and the facets' images at their step's cost
-    expected = 6.0 + (10.0 - 6.0) / 4 * 16 * scale * (1 + FACETS_IN_FULL / 2 * atlas.FACET_STEP_COST)
-    assert atlas.estimate_full_seconds(report, settings, run) == pytest.approx(expected)
 
 
 def user_settings(out, model: str, **given):
