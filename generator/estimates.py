@@ -16,7 +16,7 @@ from generator.config import FACETS_IN_FULL, RunSettings, auto_size
 from generator.methods import METHODS, MethodSettings
 from generator.runs import SIGNS
 
-# A facet image's step costs this many main-image steps: measured 1.5 on block1_conv2 and 1.14 on block5_conv3
+# A facet image's step costs this many main-image steps; measured from 1.14 to 2.6 by layer and machine
 # (docs/performance.md#estimates).
 FACET_STEP_COST = 1.3
 # the full profile's facets: FACETS_IN_FULL more images per filter beside the two signs, each step of which also

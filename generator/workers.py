@@ -158,6 +158,8 @@ def time_steps(task: UnitTask) -> StepTiming:
     (at least 3) in this process, waiting for each step: the first compiles, the others are timed one by one."""
     from generator.quiet import keras
 
+    if task.method.steps < 3:
+        raise ValueError(f"timing needs at least 3 steps (one compiles, two are timed), got {task.method.steps}")
     finished = []
 
     def step_done(step, values):

@@ -56,3 +56,9 @@ def test_timing_steps_fills_one_batch_and_counts_compilation_once():
     assert first.batch_size == again.batch_size == 8
     assert first.compile_seconds > 0 and again.compile_seconds == 0
     assert first.step_seconds > 0 and again.step_seconds > 0 and again.batch_seconds >= 0
+
+
+def test_timing_needs_two_steps_after_the_compiling_one():
+    method = MethodSettings(name="fourier", steps=2, learning_rate=0.05, size=16)
+    with pytest.raises(ValueError, match="at least 3 steps"):
+        workers.time_steps(workers.UnitTask("tiny-cnn", "default", "conv3", method, 8, (1, 2, 3)))
