@@ -31,3 +31,8 @@ if [[ " $STEPS " == *" unit "* ]]; then
     timeout "${T3:-130}" python3 bench/estimate.py --weights "$W" --filters 0:256 --layers block5_conv3 \
         --record "$OUT/estimate-unit-gpu-jax.json" 2>&1 | grep -v "━" | tee "$OUT/estimate-unit.log"
 fi
+# 4. Conv2D own-filter heads on a GPU (off there until measured faster): STEPS=heads.
+if [[ " $STEPS " == *" heads "* ]]; then
+    timeout "${T4:-60}" python3 bench/heads.py --batch-size 128 --precision mixed --json "$OUT/heads-jax-gpu.json" 2>&1 \
+        | grep -v "━" | tee "$OUT/heads.log"
+fi
