@@ -169,9 +169,14 @@ def full_command(settings: RunSettings) -> str:
     return f"atlas build --profile full --model {settings.model}{layers} --out {settings.out}"
 
 
+def unit_size_for(num_filters: int, batch_size: int | None, on_gpu: bool) -> int:
+    """Filters per work unit: one batch (--batch-size) or, with an automatic batch size, 16 filters on a CPU (a
+    short loss on interruption) and 256 on a GPU (full batches)."""
+    return batch_size or min(num_filters, UNIT_SIZE_GPU if on_gpu else UNIT_SIZE_CPU)
+
+
 def plan_layers(settings: RunSettings, loaded: LoadedModel) -> list[LayerPlan]:
-    """Layers, their filters and their work units. A unit is one batch of filters (--batch-size) or, with an
-    automatic batch size, 16 filters on a CPU (a short loss on interruption) and 256 on a GPU (full batches)."""
+    """Layers, their filters and their work units (``unit_size_for``)."""
     fixed = loaded.fixed_size
     layers = select_layers(loaded, settings.layer_patterns, fixed[0] if fixed else settings.method.size or 224)
     on_gpu = backends.gpu_available()
@@ -192,7 +197,7 @@ def plan_layers(settings: RunSettings, loaded: LoadedModel) -> list[LayerPlan]:
         filter_ids = parse_filter_ids(settings.filters, info.num_filters, info.name)
         if settings.num_filters_limit is not None:
             filter_ids = filter_ids[:settings.num_filters_limit]
-        unit_size = settings.batch_size or min(len(filter_ids), UNIT_SIZE_GPU if on_gpu else UNIT_SIZE_CPU)
+        unit_size = unit_size_for(len(filter_ids), settings.batch_size, on_gpu)
         cost = float(method.size ** 2 * method.steps * info.receptive_field)
         units = runs.plan_layer_units(info.name, filter_ids, unit_size, runs.unit_key(identity, info.name), cost)
         plans.append(LayerPlan(info, method, filter_ids, units, settings.batch_size))

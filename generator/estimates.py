@@ -11,7 +11,7 @@ import math
 from dataclasses import replace
 
 from generator import backends, workers
-from generator.atlas import UNIT_SIZE_GPU, BuildReport, LayerReport
+from generator.atlas import BuildReport, LayerReport, unit_size_for
 from generator.config import FACETS_IN_FULL, RunSettings, auto_size
 from generator.methods import METHODS, MethodSettings
 from generator.runs import SIGNS
@@ -59,9 +59,9 @@ def timed_layer_seconds(settings: RunSettings, layer: dict, full: MethodSettings
     every unit and the full profile's steps, and the facets; the compilation is counted once for the images and
     once for the facets."""
     num_filters = layer["num_filters"]
-    unit_size = settings.batch_size or UNIT_SIZE_GPU  # as atlas.plan_layers cuts a layer on a GPU
+    unit_size = unit_size_for(num_filters, settings.batch_size, on_gpu=True)
     task = workers.UnitTask(settings.model, settings.weights, layer["name"], replace(full, steps=TIMED_STEPS),
-                            settings.batch_size, tuple(range(min(num_filters, unit_size))), settings.preprocessing,
+                            settings.batch_size, tuple(range(unit_size)), settings.preprocessing,
                             settings.unsafe_deserialization)
     timing = workers.time_steps(task)
     unit_sizes = [min(unit_size, num_filters - start) for start in range(0, num_filters, unit_size)]

@@ -123,6 +123,11 @@ def layer_pre_activation(task: UnitTask):
     return _PRE_ACTIVATIONS[key]
 
 
+def both_signs(filter_ids) -> tuple[list[int], list[float]]:
+    """Every filter once per sign, sign by sign (the order a unit's images are optimised in): ids and signs."""
+    return list(filter_ids) * len(SIGNS), [sign for _, sign in SIGNS for _ in filter_ids]
+
+
 def optimise_unit(task: UnitTask) -> UnitResult:
     """Positive and negative images of the unit's filters. An out-of-memory error halves the layer's batch and
     tries again."""
@@ -130,8 +135,7 @@ def optimise_unit(task: UnitTask) -> UnitResult:
         while True:
             optimizer = layer_optimizer(task)
             try:
-                ids = list(task.filter_ids) * len(SIGNS)
-                signs = [sign for _, sign in SIGNS for _ in task.filter_ids]
+                ids, signs = both_signs(task.filter_ids)
                 size = optimizer.batch_size
                 parts = [optimizer.run(ids[start:start + size], signs[start:start + size])
                          for start in range(0, len(ids), size)]
@@ -169,10 +173,11 @@ def time_steps(task: UnitTask) -> StepTiming:
     with precision_policy(task.method.precision):
         optimizer = layer_optimizer(task)
         compiled_before = optimizer.compile_seconds
-        images = [(filter_id, sign) for _, sign in SIGNS for filter_id in task.filter_ids]
-        images = (images * optimizer.batch_size)[:optimizer.batch_size]
+        ids, signs = both_signs(task.filter_ids)
+        repeats = -(-optimizer.batch_size // len(ids))  # enough to fill the batch
         started = time.perf_counter()
-        optimizer.run([filter_id for filter_id, _ in images], [sign for _, sign in images], step_done=step_done)
+        optimizer.run((ids * repeats)[:optimizer.batch_size], (signs * repeats)[:optimizer.batch_size],
+                      step_done=step_done)
         elapsed = time.perf_counter() - started
     compile_seconds = optimizer.compile_seconds - compiled_before
     step_seconds = (finished[-1] - finished[0]) / (len(finished) - 1)
