@@ -50,14 +50,15 @@ class LayerPair:
     later_filter_ids: tuple[int, ...]  # the filters of the later layer whose lists are computed by attribution
 
 
-def weight_strengths(model, earlier: str, later: str) -> np.ndarray | None:
+def weight_strengths(loaded: LoadedModel, earlier: str, later: str) -> np.ndarray | None:
     """(earlier filters, later filters): the later kernel summed over its taps, scaled by the batch
     normalisations on the way and the one folded into the later layer; None where the later layer is not a
     Conv2D reading the earlier layer's output through elementwise layers only.
 
     The model's own graph is each layer's first call (node 0): extractors built since call the same layers
-    again and add nodes."""
-    layer = model.get_layer(later)
+    again and add nodes. Layers are named as the user names them (``base/layer`` in a nested model)."""
+    model = loaded.model
+    layer = loaded.get_layer(later)
     if type(layer) is not keras.layers.Conv2D or layer.groups != 1:
         return None
     strengths = np.asarray(layer.kernel.numpy(), np.float64).sum(axis=(0, 1))
@@ -67,11 +68,11 @@ def weight_strengths(model, earlier: str, later: str) -> np.ndarray | None:
         if len(parents) != 1:
             return None
         parent = parents[0].operation
-        if parent.name == earlier:
+        if loaded.display_name(parent) == earlier:
             break
         if not isinstance(parent, ELEMENTWISE):
             return None
-        if isinstance(parent, keras.layers.BatchNormalization) and not _reads_only(model, parent, earlier):
+        if isinstance(parent, keras.layers.BatchNormalization) and not _reads_only(loaded, parent, earlier):
             strengths = strengths * _scale_and_shift(parent)[0][:, None]
     after = _only_reader(model, layer)
     if isinstance(after, keras.layers.BatchNormalization) and activation_name(layer) == "linear":
@@ -86,12 +87,12 @@ def _only_reader(model, layer):
     return readers[0] if len(readers) == 1 else None
 
 
-def _reads_only(model, normalisation, earlier: str) -> bool:
+def _reads_only(loaded: LoadedModel, normalisation, earlier: str) -> bool:
     """A batch normalisation right after the earlier convolution, its only reader, is folded into it: part of
     the filters the atlas shows."""
     parents = normalisation._inbound_nodes[0].parent_nodes
-    return (len(parents) == 1 and parents[0].operation.name == earlier
-            and _only_reader(model, parents[0].operation) is normalisation)
+    return (len(parents) == 1 and loaded.display_name(parents[0].operation) == earlier
+            and _only_reader(loaded.model, parents[0].operation) is normalisation)
 
 
 class Attribution:
@@ -101,7 +102,7 @@ class Attribution:
     def __init__(self, loaded: LoadedModel, earlier: str, later: str):
         self.earlier, self.later = earlier, later
         model = loaded.model
-        earlier_output = model.get_layer(earlier).output
+        earlier_output = loaded.get_layer(earlier).output
         self.earlier_model = keras.Model(model.inputs, earlier_output)
         later_target = build_multi_extractor(loaded, [later], target="pre_activation").outputs[0]
         self.later_model = keras.Model(earlier_output, later_target)
@@ -114,14 +115,18 @@ class Attribution:
         def peak(weights, earlier_values, filter_ids):
             ops = keras.ops
             output = ops.cast(backends.call_model(later_model, weights, earlier_values), "float32")
-            picked = ops.take_along_axis(output, ops.reshape(filter_ids, (-1, 1, 1, 1)), axis=3)
+            # Each image's own filter over all positions: (B, H, W, C) maps and a class layer's (B, units) alike.
+            flat = ops.reshape(output, (ops.shape(output)[0], -1, ops.shape(output)[-1]))
+            picked = ops.take_along_axis(flat, ops.reshape(filter_ids, (-1, 1, 1)), axis=2)
             return ops.max(ops.reshape(picked, (ops.shape(picked)[0], -1)), axis=1)
 
         gradient = backends.value_and_gradient(peak)
 
         def contributions(weights, earlier_values, filter_ids):
             _, grads = gradient(weights, earlier_values, filter_ids)
-            return keras.ops.sum(grads * earlier_values, axis=(1, 2))
+            spatial = tuple(range(1, len(earlier_values.shape) - 1))  # none where the earlier layer is a class layer
+            product = grads * earlier_values
+            return keras.ops.sum(product, axis=spatial) if spatial else product
 
         self.earlier_weights = backends.model_weights(self.earlier_model)
         self.later_weights = backends.model_weights(self.later_model)
@@ -153,18 +158,20 @@ class Attribution:
         return totals / np.maximum(counts, 1)[None, :]
 
 
-def scan_examples(record: dict, images: ImageSet, later: str, filter_ids) -> tuple[np.ndarray, dict[int, list[int]]]:
-    """The scanned images that the later layer's filters show as their top examples (pixels, as scanned) and,
-    per filter, which of them."""
+def scan_examples(record: dict, images: ImageSet, later: str, filter_ids, num_channels: int = 3
+                  ) -> tuple[np.ndarray, dict[int, list[int]]]:
+    """The scanned images that the later layer's filters show as their top examples (pixels, as scanned, in the
+    model's ``num_channels``) and, per filter, which of them."""
     slots: dict[int, int] = {}
     examples: dict[int, list[int]] = {}
     for filter_id in filter_ids:
         for example in record["layers"][later]["filters"][filter_id]["positive"]:
             examples.setdefault(filter_id, []).append(slots.setdefault(example["image"], len(slots)))
     size = record["image_size"]
-    pixels = [load_square(images.root / record["images"][slot]["name"], size) for slot in slots]
-    pixels = [image if image is not None else np.zeros((size, size, 3), np.uint8) for image in pixels]
-    return np.stack(pixels) if pixels else np.zeros((0, size, size, 3), np.uint8), examples
+    pixels = [load_square(images.root / record["images"][slot]["name"], size, num_channels) for slot in slots]
+    blank = np.zeros((size, size, num_channels), np.uint8)
+    pixels = [image if image is not None else blank for image in pixels]
+    return np.stack(pixels) if pixels else np.zeros((0, size, size, num_channels), np.uint8), examples
 
 
 def listed(strengths: np.ndarray, filter_ids=None) -> list[dict]:
@@ -197,7 +204,7 @@ def build(loaded: LoadedModel, pairs: list[LayerPair], out: Path, scan: dict | N
     examples (``scan`` and its ``images``) and are left out without them. Returns the pairs' records."""
     records = []
     for pair in pairs:
-        strengths = weight_strengths(loaded.model, pair.earlier.name, pair.later.name)
+        strengths = weight_strengths(loaded, pair.earlier.name, pair.later.name)
         method = "weights" if strengths is not None else "attribution"
         if method == "attribution" and (scan is None or images is None or pair.later.name not in scan["layers"]):
             continue
@@ -210,7 +217,8 @@ def build(loaded: LoadedModel, pairs: list[LayerPair], out: Path, scan: dict | N
             progress.note(f"Circuits: {pair.later.name} from {pair.earlier.name} ({method}).")
         filter_ids = None
         if strengths is None:
-            pixels, examples = scan_examples(scan, images, pair.later.name, pair.later_filter_ids)
+            pixels, examples = scan_examples(scan, images, pair.later.name, pair.later_filter_ids,
+                                             loaded.num_channels)
             strengths = Attribution(loaded, pair.earlier.name, pair.later.name).strengths(
                 pixels, examples, pair.later.num_filters)
             filter_ids = list(pair.later_filter_ids)

@@ -91,7 +91,9 @@ class Summariser:
         self.extractor = build_multi_extractor(loaded, layer_names, target="pre_activation")
         specs = self.extractor.compute_output_spec(keras.KerasTensor((1, image_size, image_size, num_channels)))
         specs = specs if isinstance(specs, (list, tuple)) else [specs]
-        self.output_sizes = [(int(spec.shape[1]), int(spec.shape[2])) for spec in specs]
+        # A class layer's (B, units) output is one position: its receptive field is the whole image.
+        self.output_sizes = [(int(spec.shape[1]), int(spec.shape[2])) if len(spec.shape) == 4 else (1, 1)
+                             for spec in specs]
         self.weights = backends.model_weights(self.extractor)
         preprocess = loaded.preprocessing
         extractor = self.extractor

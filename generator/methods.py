@@ -55,7 +55,7 @@ class MethodSettings:
     noise: float = 0.0  # standard deviation of the noise added to each view
     warmup: int = 8  # Adam: steps over which the learning rate ramps up (updates.py)
     decay_after: int = 0  # Adam: steps after which the learning rate falls as 1/step (0: constant)
-    contrast: float = 0.0  # fourier: each image's standard deviation before the sigmoid (0: free, grows with steps)
+    contrast: float = 0.0  # fourier: each image's deviation around its mean before the sigmoid (0: free, grows)
     decay_power: float = 1.0  # fourier: the spectrum is scaled by 1/frequency**decay_power (lower: finer detail)
     views_ramp: int = 0  # steps over which the random views grow from none to full strength (0: full from the start)
 
@@ -66,6 +66,8 @@ class MethodSettings:
         for name, default in LATER_FIELDS.items():
             if fields[name] == default:
                 del fields[name]
+        if self.contrast:  # a fixed contrast keeps each image's mean: images made before that rule are redone
+            fields["contrast_rule"] = "mean kept, moving as in the full profile"
         text = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -107,8 +109,11 @@ def pixels(settings: MethodSettings, num_channels: int) -> PixelParameterisation
 
 
 def fourier_spectrum(settings: MethodSettings, num_channels: int) -> FourierParameterisation:
+    """With a fixed contrast, each image's mean (brightness, colour) moves as far in the run's steps as a free
+    image's does in the full profile's: a short run's mean moves proportionally faster."""
+    mean_gain = max(1.0, _FOURIER.steps / settings.steps) if settings.contrast else 1.0
     return FourierParameterisation(settings.size, num_channels, decay_power=settings.decay_power,
-                                   contrast=settings.contrast)
+                                   contrast=settings.contrast, mean_gain=mean_gain)
 
 
 def natural_phase(settings: MethodSettings, num_channels: int) -> MacoParameterisation:

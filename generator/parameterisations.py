@@ -6,8 +6,9 @@ A parameterisation turns per-image generators into initial parameters, parameter
 - ``pixels`` (the classic method): the pixels themselves, as the tutorial does.
 - ``fourier``: a spectrum per colour channel, scaled by 1/frequency so that every frequency is equally easy to
   change, mapped through ImageNet's colour correlation and a sigmoid (Olah et al., Distill 2017); with a
-  ``contrast``, each image is standardised to that deviation before the sigmoid, so its contrast is set from the
-  first step and the steps only shape its pattern.
+  ``contrast``, each image's deviation before the sigmoid is fixed to that value (its mean is kept: a filter that
+  wants a bright or a coloured image still gets one), so its contrast is set from the first step and the steps
+  only shape its pattern.
 - ``maco``: only the phase of the spectrum; its magnitude is fixed to the mean magnitude of natural photographs
   (scikit-image's, which the package ships), so every image keeps a natural image's energy per frequency
   (Fel et al., NeurIPS 2023, "Unlocking Feature Visualization for Deeper Networks with MAgnitude Constrained
@@ -75,13 +76,15 @@ class FourierParameterisation:
     FFT, colour decorrelation (three channels only), sigmoid. Parameters: (B, 2, C, H, W).
 
     ``contrast`` 0: the sigmoid of the decorrelated image as it is (its contrast grows with the steps). Above 0:
-    each image, over its pixels and channels, is first shifted to mean 0 and scaled to that standard deviation."""
+    each image's deviation around its mean, over its pixels and channels, is first scaled to that value; its mean
+    (brightness and colour) stays free, moved ``mean_gain`` times as fast as the spectrum's other terms."""
 
     def __init__(self, size: int, num_channels: int = 3, decay_power: float = 1.0, initial_std: float = 0.01,
-                 contrast: float = 0.0):
+                 contrast: float = 0.0, mean_gain: float = 1.0):
         self.size = size
         self.num_channels = num_channels
         self.contrast = contrast
+        self.mean_gain = mean_gain
         # Three channels are RGB and decorrelated as ImageNet's colours; other counts are left as they are.
         self.correlation = COLOUR_CORRELATION if num_channels == 3 else np.eye(num_channels, dtype=np.float32)
         self.initial_std = initial_std
@@ -106,7 +109,8 @@ class FourierParameterisation:
     def to_rgb(self, params):
         image = self.decorrelated(params)
         if self.contrast:
-            image = standardised(image) * self.contrast
+            mean = ops.mean(image, axis=(1, 2, 3), keepdims=True)
+            image = mean * self.mean_gain + standardised(image) * self.contrast
         return ops.sigmoid(image)
 
     def to_display(self, params: np.ndarray) -> np.ndarray:

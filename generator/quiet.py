@@ -27,6 +27,11 @@ with stderr_silenced():
         import tensorflow
 
         tensorflow.config.list_physical_devices()  # the first device probe prints CUDA errors on CPU machines
+        tensorflow.constant(0.0) + 1.0  # so does the first operation, which starts the devices (cuInit)
         tensorflow.get_logger().setLevel("ERROR")  # one traced step per layer is by design, not a retracing bug
+    else:
+        import jax
+
+        jax.devices()  # JAX says which platforms it tried (CUDA, TPU) when its backends start
 
 __all__ = ["keras", "stderr_silenced"]

@@ -161,3 +161,18 @@ def silent_filter_cnn(size: int = 16):
     kernel[..., 1] = np.abs(kernel[..., 1])
     late.set_weights([kernel, np.zeros(3, "float32")])
     return model
+
+
+def brightness_cnn():
+    """Rescaling(1/255), then one 1x1 filter that fires where an image is brighter than mid-grey (ReLU of the
+    channels' mean minus 0.5): its best image is as bright as can be."""
+    import numpy as np
+
+    from generator.quiet import keras
+
+    inputs = keras.Input((None, None, 3), name="photo")
+    x = keras.layers.Rescaling(1 / 255, name="rescale")(inputs)
+    conv = keras.layers.Conv2D(1, 1, activation="relu", name="bright")
+    model = keras.Model(inputs, conv(x), name="brightness")
+    conv.set_weights([np.full((1, 1, 3, 1), 1 / 3, np.float32), np.array([-0.5], np.float32)])
+    return model

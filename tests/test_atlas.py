@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 from helpers import (
+    brightness_cnn,
     fourth_channel_cnn,
     grayscale_cnn,
     red_detector_cnn,
@@ -249,7 +250,8 @@ def test_an_rgb_model_that_normalises_its_input_moves_its_filters(tmp_path):
 def test_the_default_atlas_keeps_its_unit_keys():
     """Channels, preprocessing, class units and the step schedule add to a unit's key only where they change the
     images: the full atlas's keys are those of 51baf0f, before the contrast setting came, so its finished units stay
-    done. The preview's changed with its fixed contrast (its images did)."""
+    done. The preview's changed with its fixed contrast, and again when that contrast began to keep each image's
+    mean (its images did both times)."""
     from generator.config import AtlasConfig, resolve
     from generator.models import load_model
 
@@ -262,9 +264,9 @@ def test_the_default_atlas_keeps_its_unit_keys():
         ("block3_conv3", "94d0233133a113bcd452", 80), ("block4_conv3", "19cffd01270b0cf0eaa0", 128),
         ("block5_conv3", "fcd77d85d4794e0da8fd", 128)]
     assert keys(has_gpu=False) == [
-        ("block1_conv2", "3a96b6ea8b28a1071ec0", 64), ("block2_conv2", "f05da16f99ba3fdf4773", 64),
-        ("block3_conv3", "c940d97c4cbf01052f7f", 80), ("block4_conv3", "7b09968f2bc46b5d3b52", 112),
-        ("block5_conv3", "f58f32d6bba3dc424a49", 112)]
+        ("block1_conv2", "6956472b4d5636ee41b4", 64), ("block2_conv2", "6b220ee302030c20d84d", 64),
+        ("block3_conv3", "e073d5fb0abf402000c4", 80), ("block4_conv3", "31b6b0e5788fcd89df1b", 112),
+        ("block5_conv3", "2edebb5d2638e2d4cce5", 112)]
 
 
 def test_a_fourier_preview_says_its_contrast_is_fixed(tmp_path):
@@ -273,7 +275,7 @@ def test_a_fourier_preview_says_its_contrast_is_fixed(tmp_path):
     from generator.methods import PREVIEW_CONTRAST
 
     page = (tmp_path / "layers/conv1/index.html").read_text()
-    assert f"standardised to σ {PREVIEW_CONTRAST} before the sigmoid" in page
+    assert f"deviation set to σ {PREVIEW_CONTRAST} before the sigmoid" in page
     atlas.build(tiny_settings(tmp_path / "full", layers=("conv1",), filters="0:2", method="fourier", steps=2))
     assert "before the sigmoid" not in (tmp_path / "full/layers/conv1/index.html").read_text()
 
@@ -287,7 +289,22 @@ def test_a_short_full_build_with_a_contrast_is_vivid_where_a_free_one_is_grey(tm
         tiles = [np.asarray(Image.open(out / entry["positive"]["image"]).convert("RGB"), float) for entry in filters]
         deviations[contrast] = np.mean([tile.std() for tile in tiles])
     assert deviations[0.0] < 10 and deviations[1.25] > 3 * deviations[0.0], deviations
-    assert "standardised to σ 1.25 before the sigmoid" in (tmp_path / "1.25/layers/conv1/index.html").read_text()
+    assert "deviation set to σ 1.25 before the sigmoid" in (tmp_path / "1.25/layers/conv1/index.html").read_text()
+
+
+def test_a_preview_of_a_brightness_filter_is_as_bright_as_its_full_build(tmp_path):
+    """A fixed contrast fixes only the deviation: the planted filter wants a white image, and the preview's tile
+    (32 steps, contrast 1.25) is as far above mid-grey as the full build's (128 free steps), colour and all."""
+    path = save_model(brightness_cnn(), tmp_path / "models", "brightness")
+    means = {}
+    for profile in ("preview", "full"):
+        out = tmp_path / profile
+        atlas.build(user_settings(out, path, profile=profile, steps=None, size=32, batch_size=None))
+        [entry] = built_filters(out)
+        means[profile] = np.asarray(Image.open(out / entry["positive"]["image"]).convert("RGB"), float).mean(axis=(0, 1))
+    preview, full = (means[profile].mean() - 127.5 for profile in ("preview", "full"))
+    assert full > 20 and preview > 0.8 * full, means  # before the mean was kept: 1.4 above grey against 32
+    assert np.ptp(means["preview"]) < 20, means  # brightness, not a colour cast
 
 
 def test_a_maco_atlas_builds_raises_its_filters_and_names_its_views(tmp_path):

@@ -10,7 +10,7 @@ from helpers import tiny_settings
 
 from generator import atlas, circuit_records, circuits
 from generator.layers import LayerInfo
-from generator.models import LoadedModel, build_tiny_cnn
+from generator.models import LoadedModel, load_model
 from generator.preprocessing import PRESETS
 from generator.quiet import keras
 
@@ -54,7 +54,7 @@ def random_images(count: int = 24, size: int = 16) -> np.ndarray:
 
 
 def test_weights_give_the_planted_exciter_and_inhibitor_only():
-    strengths = circuits.weight_strengths(planted_model().model, "first", "second")
+    strengths = circuits.weight_strengths(planted_model(), "first", "second")
     later, earlier = circuits.listed(strengths)
     assert [item["id"] for item in later[TARGET]["excite"]] == [EXCITER]
     assert [item["id"] for item in later[TARGET]["inhibit"]] == [INHIBITOR]
@@ -64,14 +64,14 @@ def test_weights_give_the_planted_exciter_and_inhibitor_only():
 
 
 def test_a_folded_batch_normalisation_scales_the_strengths():
-    strengths = circuits.weight_strengths(planted_model(normalised=True).model, "first", "second")
+    strengths = circuits.weight_strengths(planted_model(normalised=True), "first", "second")
     later, _ = circuits.listed(strengths)
     assert [item["id"] for item in later[TARGET]["inhibit"]] == [EXCITER]  # gamma -2 turned it around
     assert later[TARGET]["inhibit"][0]["strength"] == pytest.approx(-2.0, rel=1e-3)
 
 
 def test_pooling_between_leaves_the_weights_out():
-    assert circuits.weight_strengths(planted_model("pool").model, "first", "second") is None
+    assert circuits.weight_strengths(planted_model("pool"), "first", "second") is None
 
 
 @pytest.mark.parametrize("between", [None, "pool"])
@@ -89,7 +89,7 @@ def test_attribution_without_anything_between_agrees_in_sign_with_the_weights():
     loaded = planted_model()
     examples = {filter_id: list(range(24)) for filter_id in range(4)}
     attributed = circuits.Attribution(loaded, "first", "second").strengths(random_images(), examples, 4)
-    weights = circuits.weight_strengths(loaded.model, "first", "second")
+    weights = circuits.weight_strengths(loaded, "first", "second")
     assert np.sign(attributed[EXCITER, TARGET]) == np.sign(weights[EXCITER, TARGET]) == 1
     assert np.sign(attributed[INHIBITOR, TARGET]) == np.sign(weights[INHIBITOR, TARGET]) == -1
 
@@ -121,7 +121,7 @@ def test_the_atlas_lists_each_filters_circuit_with_links_to_built_pages(tmp_path
     atlas.build(tiny_settings(tmp_path, layers=("conv1", "conv2"), filters="0:5", steps=2))
     record = json.loads((tmp_path / "atlas.json").read_text())
     first, second = record["layers"]
-    weights = circuits.weight_strengths(build_tiny_cnn(), "conv1", "conv2")
+    weights = circuits.weight_strengths(load_model("tiny-cnn"), "conv1", "conv2")
     entry = second["filters"][0]
     assert entry["circuit"]["layer"] == "conv1" and entry["circuit"]["method"] == "weights"
     assert entry["circuit"]["excite"][0]["id"] == int(np.argmax(weights[:, 0]))
