@@ -25,14 +25,14 @@ atlas: $(STAMP)
 ## real model and without the tests marked backend_free: conftest.py says which).
 ## TEST_WORKERS: test processes per pass (pytest-xdist); one process keeps about one core busy (docs/testing.md).
 test: lint
-	$(BIN)/python -m pytest -q --durations=12 -n $(TEST_WORKERS)
-	KERAS_BACKEND=jax $(BIN)/python -m pytest -q --durations=12 -n $(TEST_WORKERS) -m "not slow and not backend_free"
+	$(BIN)/python -m pytest -q --durations=12 -n $(TEST_WORKERS) --dist loadgroup
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q --durations=12 -n $(TEST_WORKERS) --dist loadgroup -m "not slow and not backend_free"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not slow"
 
 ## make serve: look at site/ on http://localhost:8000/
 serve:

@@ -49,6 +49,7 @@ class BuildReport:
     interrupted: bool = False
     seconds: float = 0.0
     phase_seconds: dict[str, float] = field(default_factory=dict)  # optimise, facets, examples, circuits, render
+    failures: list[PhaseFailure] = field(default_factory=list)  # late phases that failed (``late_phase``)
 
     @contextlib.contextmanager
     def phase(self, name: str):
@@ -235,23 +236,56 @@ def build(settings: RunSettings, progress: Progress | None = None, *, shard: tup
             workers.remember_model(workers.model_key(settings), loaded)
             with report.phase("optimise"):
                 optimise_and_write(settings, pending, out, report, progress, stop, dask)
+            ran: set[str] = set()  # the late phases this build ran: their notices replace the last build's
             if settings.num_facets and not stop.requested:
-                with report.phase("facets"):
+                with late_phase("facets", ran, report, progress):
                     facets.build(loaded, plans, settings.num_facets, out, mine, progress, stop,
                                  settings.display_channels)
             scan = None
             if scans_examples and not stop.requested:
-                with stop.installed(), report.phase("examples"):  # Ctrl-C saves the scan so far
+                with stop.installed(), late_phase("examples", ran, report, progress):  # Ctrl-C saves the scan so far
                     scan = examples.scan(loaded, [plan.info for plan in plans], settings.examples, out, progress,
                                          stop, images, settings.display_channels)
             if (shard is None or shard[0] == 0) and not stop.requested:  # one shard finds the circuits
-                with report.phase("circuits"):
+                with late_phase("circuits", ran, report, progress):
                     circuits.build(loaded, circuits.pairs_of(plans), out, scan, images, progress)
             report.interrupted = stop.requested
         with held.exclusive("render"), report.phase("render"):  # shards render one after another
-            site.render(out)
+            runs.update_notices(out, ran, [notice._asdict() for notice in progress.notices])
+            record = site.render(out)
+    report.failures += [PhaseFailure(notice["phase"], notice["text"]) for notice in record["notices"]
+                        if notice["failed"] and notice["phase"] == "maps"]  # the maps are made while rendering
     report.seconds = time.perf_counter() - started
+    if report.failures:
+        first = report.failures[0]
+        raise AtlasError(f"{first.text} The site in '{out}' is rendered without it. Run the same command again to "
+                         f"redo only that phase (finished work is kept), or with --debug for the traceback.",
+                         exit_code=1) from first.error
     return report
+
+
+@dataclass(frozen=True)
+class PhaseFailure:
+    phase: str
+    text: str  # one line: the phase and the error
+    error: BaseException | None = None
+
+
+@contextlib.contextmanager
+def late_phase(name: str, ran: set[str], report: BuildReport, progress: Progress):
+    """A phase after the optimisation (facets, examples, circuits): its time goes into ``report``, and an error
+    in it becomes a failed notice and a ``report.failures`` entry instead of ending the build, so the site still
+    renders from the finished units."""
+    ran.add(name)
+    with report.phase(name):
+        try:
+            yield
+        except Exception as error:  # anything, expected or not: the finished images stay browsable
+            detail = str(error) if isinstance(error, AtlasError) else \
+                f"unexpected {type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"
+            text = f"{name.capitalize()} not built: {detail.rstrip('.')}."
+            progress.notice(name, text, failed=True)
+            report.failures.append(PhaseFailure(name, text, error))
 
 
 def units_to_do(plans: list[LayerPlan], out: Path, mine: set[runs.Unit] | None, report: BuildReport,

@@ -29,7 +29,7 @@ import numpy as np
 from generator import backends
 from generator.circuit_records import FORMAT, pair_path, read_pair
 from generator.example_images import ImageSet, load_square
-from generator.extractors import build_multi_extractor
+from generator.extractors import target_tensor, with_scope_names
 from generator.files import write_atomically, writing
 from generator.folding import _scale_and_shift
 from generator.layers import LayerInfo, activation_name
@@ -96,25 +96,31 @@ def _reads_only(loaded: LoadedModel, normalisation, earlier: str) -> bool:
 
 
 class Attribution:
-    """One compiled gradient: earlier activations (B, H, W, C) and later filter ids (B,) -> gradient x activation
-    summed over positions (B, C), for each later filter's pre-activation at its largest position."""
+    """One compiled gradient: earlier activations (B, H, W, C), their images and later filter ids (B,) ->
+    gradient x activation summed over positions (B, C), for each later filter's pre-activation at its largest
+    position. The later layer may also read the image past the earlier layer (a residual connection): that path is
+    fed the image itself, so the gradient is the earlier layer's part alone."""
 
     def __init__(self, loaded: LoadedModel, earlier: str, later: str):
         self.earlier, self.later = earlier, later
-        model = loaded.model
+        image = loaded.model.inputs[0]
         earlier_output = loaded.get_layer(earlier).output
-        self.earlier_model = keras.Model(model.inputs, earlier_output)
-        later_target = build_multi_extractor(loaded, [later], target="pre_activation").outputs[0]
-        self.later_model = keras.Model(earlier_output, later_target)
+        self.earlier_model = with_scope_names(keras.Model(image, earlier_output))
+        later_target = target_tensor(loaded.get_layer(later), "pre_activation")
+        self.later_model = with_scope_names(keras.Model([image, earlier_output], later_target))
         preprocess = loaded.preprocessing
         earlier_model, later_model = self.earlier_model, self.later_model
 
-        def activations(weights, pixels):
-            return backends.call_model(earlier_model, weights, preprocess(keras.ops.cast(pixels, "float32") / 255.0))
+        def prepared(pixels):
+            return preprocess(keras.ops.cast(pixels, "float32") / 255.0)
 
-        def peak(weights, earlier_values, filter_ids):
+        def activations(weights, pixels):
+            return backends.call_model(earlier_model, weights, prepared(pixels))
+
+        def peak(weights, earlier_values, pixels, filter_ids):
             ops = keras.ops
-            output = ops.cast(backends.call_model(later_model, weights, earlier_values), "float32")
+            output = ops.cast(backends.call_model(later_model, weights, [prepared(pixels), earlier_values]),
+                              "float32")
             # Each image's own filter over all positions: (B, H, W, C) maps and a class layer's (B, units) alike.
             flat = ops.reshape(output, (ops.shape(output)[0], -1, ops.shape(output)[-1]))
             picked = ops.take_along_axis(flat, ops.reshape(filter_ids, (-1, 1, 1)), axis=2)
@@ -122,8 +128,8 @@ class Attribution:
 
         gradient = backends.value_and_gradient(peak)
 
-        def contributions(weights, earlier_values, filter_ids):
-            _, grads = gradient(weights, earlier_values, filter_ids)
+        def contributions(weights, earlier_values, pixels, filter_ids):
+            _, grads = gradient(weights, earlier_values, pixels, filter_ids)
             spatial = tuple(range(1, len(earlier_values.shape) - 1))  # none where the earlier layer is a class layer
             product = grads * earlier_values
             return keras.ops.sum(product, axis=spatial) if spatial else product
@@ -147,7 +153,8 @@ class Attribution:
             filter_ids = np.array([filter_id for _, filter_id in padded], np.int32)
             with stderr_silenced():
                 earlier_values = self.activations(self.earlier_weights, pixels[images])
-                values = np.asarray(self.contributions(self.later_weights, earlier_values, filter_ids), np.float64)
+                values = np.asarray(self.contributions(self.later_weights, earlier_values, pixels[images],
+                                                       filter_ids), np.float64)
             if totals is None:
                 totals = np.zeros((values.shape[1], num_later), np.float64)
             for row, (_, filter_id) in enumerate(batch):
@@ -207,6 +214,10 @@ def build(loaded: LoadedModel, pairs: list[LayerPair], out: Path, scan: dict | N
         strengths = weight_strengths(loaded, pair.earlier.name, pair.later.name)
         method = "weights" if strengths is not None else "attribution"
         if method == "attribution" and (scan is None or images is None or pair.later.name not in scan["layers"]):
+            if progress is not None:
+                progress.notice("circuits", f"Circuits of {pair.later.name} from {pair.earlier.name} not built: "
+                                            f"they are found by attribution on the dataset examples, which this "
+                                            f"build has not scanned.")
             continue
         key = pair_key(loaded, pair, method, scan["key"] if scan else None)
         existing = read_pair(out, pair.earlier.name, pair.later.name)

@@ -199,6 +199,7 @@ def render(
     for other in merge:
         copied = runs.merge_units(other, site)
         with_examples = " and its dataset examples" if runs.copy_examples(other, site) else ""
+        runs.merge_notices(other, site)
         typer.echo(f"Merged {copied} units{with_examples} from {other}", err=True)
     record = site_module.render(site)
     count = sum(len(layer["filters"]) for layer in record["layers"])

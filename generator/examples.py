@@ -161,8 +161,9 @@ def scan(loaded: LoadedModel, layers: list[LayerInfo], settings: ExampleSettings
     source image of other than 1 or 3 channels shows as RGB."""
     images = (images or image_set(settings.source)).for_channels(loaded.num_channels)
     if images is None:
-        progress.note(f"Dataset examples skipped: the shipped photographs are RGB and the model reads "
-                      f"{loaded.num_channels} channels; give --examples FOLDER of .npy or .tif arrays.")
+        progress.notice("examples", f"Dataset examples skipped: the shipped photographs are RGB and the model "
+                                    f"reads {loaded.num_channels} channels; give --examples FOLDER of .npy or .tif "
+                                    f"arrays.")
         return None
     fixed = loaded.fixed_size
     image_size = fixed[0] if fixed else settings.image_size

@@ -29,7 +29,7 @@ def build_extractor(loaded: LoadedModel, layer_name: str, target: str = "output"
     rewards what the layer passes on, like ``output``, and keeps a gradient, like ``pre_activation``.
     """
     layer = loaded.get_layer(layer_name)
-    outputs = _target_tensor(layer, target)
+    outputs = target_tensor(layer, target)
     suffix = "" if outputs is layer.output else f"_{target}"
     extractor = keras.Model(loaded.model.inputs, outputs, name=f"extract_{safe_name(layer_name)}{suffix}")
     return with_scope_names(fold_batch_norms(extractor))
@@ -38,11 +38,11 @@ def build_extractor(loaded: LoadedModel, layer_name: str, target: str = "output"
 def build_multi_extractor(loaded: LoadedModel, layer_names: list[str], target: str = "pre_activation"):
     """One model with an output per layer (in the order given): one forward pass serves them all."""
     layers = [loaded.get_layer(name) for name in layer_names]
-    return with_scope_names(keras.Model(loaded.model.inputs, [_target_tensor(layer, target) for layer in layers],
+    return with_scope_names(keras.Model(loaded.model.inputs, [target_tensor(layer, target) for layer in layers],
                                         name="extract_" + "_".join(safe_name(name) for name in layer_names)[:200]))
 
 
-def _target_tensor(layer, target: str):
+def target_tensor(layer, target: str):
     """The symbolic tensor ``target`` names for ``layer`` (see ``build_extractor``)."""
     activation = activation_name(layer)
     if activation == "softmax" and type(layer).__name__ in CLASS_LAYER_TYPES:

@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
+
+
+class Notice(NamedTuple):
+    """A feature that does not apply to this model, or a phase that failed: one line in the build's output and
+    on the site's pages."""
+
+    phase: str  # the phase it belongs to: facets, examples, circuits, maps
+    text: str
+    failed: bool = False  # an error, as opposed to a feature that cannot apply
 
 
 class Progress:
-    """What the pipeline reports; the command line shows it as progress bars, tests ignore it."""
+    """What the pipeline reports; the command line shows it as progress bars, tests ignore it. Notices are kept
+    (``notices``) for the site."""
+
+    def __init__(self):
+        self.notices: list[Notice] = []
 
     def start_layer(self, name: str, total: int, done: int, unit: str = "filters") -> None: ...
 
     def advance(self, name: str, count: int) -> None: ...
 
     def note(self, text: str) -> None: ...
+
+    def notice(self, phase: str, text: str, failed: bool = False) -> None:
+        self.notices.append(Notice(phase, text, failed))
+        self.note(text)
 
 
 class RichProgress(Progress):
@@ -23,6 +41,7 @@ class RichProgress(Progress):
     LINE_SECONDS = 10.0
 
     def __init__(self, clock=time.monotonic):
+        super().__init__()
         from rich.console import Console
         from rich.progress import (
             BarColumn,

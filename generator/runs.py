@@ -32,6 +32,8 @@ EXAMPLES_FILE = f"{EXAMPLES_DIR}/examples.json"
 EXAMPLES_FORMAT = 2
 FINGERPRINTS_FILE = f"{EXAMPLES_DIR}/fingerprints.npz"  # each filter's maximum per scanned image (neighbours.py)
 CIRCUITS_DIR = "circuits"  # a file per pair of consecutive layers (circuits.py)
+NOTICES_FILE = "notices.json"  # what did not apply to this model, and which phases failed (atlas.py)
+NOTICES_FORMAT = 1
 SIGNS = (("positive", 1.0), ("negative", -1.0))  # each filter's two images: its pattern, and it taken out
 SIGN_NAMES = tuple(name for name, _ in SIGNS)
 FILE_KEYS = ("image", "thumbnail", "channels")  # the files a sign's record may name ("channels": N-band images)
@@ -233,6 +235,27 @@ def merge_units(source: Path, target: Path) -> int:
         copied += 1
     copy_facets(source, target)
     return copied
+
+
+def read_notices(out: Path) -> list[dict]:
+    """The notices the builds of ``out`` left, each ``{"phase", "text", "failed"}``."""
+    record = read_record(out / NOTICES_FILE, NOTICES_FORMAT)
+    return record["notices"] if record is not None else []
+
+
+def update_notices(out: Path, phases: set[str], notices: list[dict]) -> None:
+    """Replace the notices of ``phases`` (those this build ran) with ``notices``; other phases' stay (a shard
+    that ran no circuits keeps the circuits' notices of the one that did)."""
+    kept = [notice for notice in read_notices(out) if notice["phase"] not in phases]
+    record = {"format": NOTICES_FORMAT, "notices": kept + [notice for notice in notices if notice not in kept]}
+    write_atomically(out / NOTICES_FILE, json.dumps(record, indent=1).encode())
+
+
+def merge_notices(source: Path, target: Path) -> None:
+    """Add another shard's notices to ``target``'s."""
+    notices = read_notices(source)
+    if notices:
+        update_notices(target, set(), notices)
 
 
 def read_examples(out: Path) -> dict | None:

@@ -64,12 +64,20 @@ def collect(out: Path) -> dict:
         })
     circuit_records.for_site(out, layers)
     facet_records.for_site(out, layers)
-    filter_neighbours.for_site(out, layers, scan["key"] if examples_summary else None)
+    notices = runs.read_notices(out)
+    try:
+        filter_neighbours.for_site(out, layers, scan["key"] if examples_summary else None)
+    except Exception as error:  # the maps are an extra: a failure leaves them out, named on every page
+        for layer in layers:
+            layer.pop("map", None)
+        notices.append({"phase": "maps", "failed": True,
+                        "text": f"Maps and neighbours not built: {type(error).__name__}: {error}."})
     return {
         "format": runs.FORMAT,
         "generator": f"filter-atlas {__version__}",
         **{key: run[key] for key in ("model", "method", "profile", "profile_reason", "full_command", "backend")},
         "examples": examples_summary,
+        "notices": notices,
         "layers": layers,
     }
 

@@ -301,7 +301,8 @@ def test_a_preview_of_a_brightness_filter_is_as_bright_as_its_full_build(tmp_pat
         out = tmp_path / profile
         atlas.build(user_settings(out, path, profile=profile, steps=None, size=32, batch_size=None))
         [entry] = built_filters(out)
-        means[profile] = np.asarray(Image.open(out / entry["positive"]["image"]).convert("RGB"), float).mean(axis=(0, 1))
+        tile = np.asarray(Image.open(out / entry["positive"]["image"]).convert("RGB"), float)
+        means[profile] = tile.mean(axis=(0, 1))
     preview, full = (means[profile].mean() - 127.5 for profile in ("preview", "full"))
     assert full > 20 and preview > 0.8 * full, means  # before the mean was kept: 1.4 above grey against 32
     assert np.ptp(means["preview"]) < 20, means  # brightness, not a colour cast
@@ -316,3 +317,31 @@ def test_a_maco_atlas_builds_raises_its_filters_and_names_its_views(tmp_path):
     rose = [entry["positive"]["activation_after"] > entry["positive"]["activation_before"] for entry in filters]
     assert len(filters) == 16 and sum(rose) >= 14
     assert "square crops of 50-100% of the side" in (out / "layers/conv3/index.html").read_text()
+
+
+def test_a_failing_late_phase_still_renders_the_site_and_says_so_in_one_line(tmp_path, monkeypatch):
+    """Circuits made to fail: the images and the dataset examples are on the pages, the failure is named on them,
+    and the build ends with one AtlasError (exit code 1) naming the phase; the next run redoes only circuits."""
+    from generator import circuits
+
+    def broken(*arguments, **keywords):
+        raise ValueError("planted failure\nsecond line")
+
+    monkeypatch.setattr(circuits, "build", broken)
+    settings = tiny_settings(tmp_path, layers=("conv1", "conv2"), filters="0:3", steps=2, examples="shipped")
+    with pytest.raises(AtlasError, match=r"^Circuits not built: unexpected ValueError: planted failure\. The site") \
+            as raised:
+        atlas.build(settings)
+    assert raised.value.exit_code == 1 and "\n" not in str(raised.value)
+    record = json.loads((tmp_path / "atlas.json").read_text())
+    assert [len(layer["filters"]) for layer in record["layers"]] == [3, 3]
+    assert all("examples" in entry for layer in record["layers"] for entry in layer["filters"])
+    assert not any("circuit" in entry for entry in record["layers"][1]["filters"])
+    page = (tmp_path / "layers/conv2/0000.html").read_text()
+    assert '<li class="failed">Circuits not built: unexpected ValueError: planted failure.</li>' in page
+    assert broken_links(tmp_path) == []
+    monkeypatch.undo()
+    report = atlas.build(settings)
+    assert report.num_built == 0 and not report.failures  # the images were kept; circuits alone were redone
+    record = json.loads((tmp_path / "atlas.json").read_text())
+    assert record["notices"] == [] and "circuit" in record["layers"][1]["filters"][0]
