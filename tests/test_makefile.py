@@ -116,3 +116,36 @@ def test_switching_the_gpu_off_installs_the_cpu_variant_over_a_cuda_install(tmp_
 def test_gpu_other_than_0_or_1_stops_with_one_line(tmp_path):
     completed = dry_run(tmp_path, "atlas", "GPU=yes")
     assert completed.returncode != 0 and "GPU must be 0 or 1, got 'yes'" in completed.stderr
+
+
+def stand_in_venv(tmp_path: Path, stamp: str) -> None:
+    """A finished install whose python, atlas and ruff only print the environment they ran in."""
+    install_stamp(tmp_path, stamp)
+    for program in ("python", "atlas", "ruff"):
+        script = tmp_path / "venv" / "bin" / program
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text(f'#!/bin/sh\necho "{program} KERAS_BACKEND=$KERAS_BACKEND JAX_PLATFORMS=$JAX_PLATFORMS"\n')
+        script.chmod(0o755)
+
+
+def ran(tmp_path: Path, *arguments: str) -> list[str]:
+    """What the stand-in programs printed when make ran ARGUMENTS for real (no nvidia-smi on PATH)."""
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in {"GPU", "KERAS_BACKEND", "JAX_PLATFORMS", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
+    environment["PATH"] = path_without_nvidia_smi()
+    completed = subprocess.run(["make", "--no-print-directory", "-s", *arguments, f"VENV={tmp_path / 'venv'}"],
+                               cwd=REPOSITORY, env=environment, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout.splitlines()
+
+
+def test_the_gpu_build_runs_on_jax_with_every_platform_open(tmp_path):
+    stand_in_venv(tmp_path, ".installed-stamp-cuda")
+    assert ran(tmp_path, "atlas", "GPU=1") == ["atlas KERAS_BACKEND=jax JAX_PLATFORMS="]
+
+
+def test_the_tests_keep_jax_on_the_cpu_where_the_cuda_extra_is_installed(tmp_path):
+    stand_in_venv(tmp_path, ".installed-stamp-cuda")
+    assert ran(tmp_path, "test", "GPU=1") == ["ruff KERAS_BACKEND= JAX_PLATFORMS=cpu",
+                                              "python KERAS_BACKEND= JAX_PLATFORMS=cpu",
+                                              "python KERAS_BACKEND=jax JAX_PLATFORMS=cpu"]
