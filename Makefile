@@ -2,24 +2,44 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
 PROFILE ?=
 ATLAS_OPTIONS ?=
 TEST_WORKERS ?= 2
+
+# GPU=1 where nvidia-smi lists a GPU, else 0; `make atlas GPU=0` or `GPU=1` overrides the detection. With GPU=1 the
+# install adds the `cuda` extra (JAX with its CUDA 12 plugin: JAX is what was measured on GPUs, docs/performance.md)
+# and `make atlas` builds on JAX, so `--profile auto` finds the GPU and chooses the full atlas.
+ifeq ($(origin GPU),undefined)
+GPU := $(shell nvidia-smi --list-gpus 2>/dev/null | grep -q '^GPU [0-9]' && echo 1 || echo 0)
+endif
+ifneq ($(filter-out 0 1,$(GPU)),)
+$(error GPU must be 0 or 1, got '$(GPU)')
+endif
+# One stamp per variant: switching GPU on or off installs that variant's extras instead of trusting the other's.
+# A KERAS_BACKEND given in the environment or on the command line wins over the GPU variant's jax.
+ifeq ($(GPU),1)
+EXTRAS := test,cuda
+STAMP := $(VENV)/.installed-stamp-cuda
+ATLAS_BACKEND := $(or $(KERAS_BACKEND),jax)
+else
+EXTRAS := test
+STAMP := $(VENV)/.installed-stamp
+ATLAS_BACKEND := $(KERAS_BACKEND)
+endif
 
 .PHONY: install atlas test lint test-fast serve screenshots bench bench-quality clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 install: $(STAMP)
 
-## make atlas: build the default atlas (atlas.toml) into site/; PROFILE=full|preview to choose.
+## make atlas: build the default atlas (atlas.toml) into site/; PROFILE=full|preview to choose; GPU=0|1 (above).
 atlas: $(STAMP)
-	$(BIN)/atlas build --config atlas.toml $(if $(PROFILE),--profile $(PROFILE)) $(ATLAS_OPTIONS)
+	$(if $(ATLAS_BACKEND),KERAS_BACKEND=$(ATLAS_BACKEND) )$(BIN)/atlas build --config atlas.toml $(if $(PROFILE),--profile $(PROFILE)) $(ATLAS_OPTIONS)
 
 ## make test: lint, then the whole suite on TensorFlow (real-model tests included), then again on JAX (without the
 ## real model and without the tests marked backend_free: conftest.py says which).
@@ -27,6 +47,9 @@ atlas: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -q --durations=12 -n $(TEST_WORKERS) --dist loadgroup
 	KERAS_BACKEND=jax $(BIN)/python -m pytest -q --durations=12 -n $(TEST_WORKERS) --dist loadgroup -m "not slow and not backend_free"
+
+# The suite's tolerances were set with JAX on the CPU: it stays there where the cuda extra is installed too.
+test test-fast: export JAX_PLATFORMS ?= cpu
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

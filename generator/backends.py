@@ -1,4 +1,5 @@
-"""The only backend-specific code: calling a model with given weights, the input gradient, and compilation.
+"""The only backend-specific code: calling a model with given weights, the input gradient, compilation, and what
+the backend sees of the machine (GPU, bfloat16, the facts of the build's first lines).
 
 Everything else is written in ``keras.ops`` and runs unchanged on TensorFlow and JAX
 (``KERAS_BACKEND=tensorflow|jax``).
@@ -7,8 +8,11 @@ Everything else is written in ``keras.ops`` and runs unchanged on TensorFlow and
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 
+import generator
+from generator import machine
 from generator.quiet import keras
 
 BACKEND = keras.backend.backend()
@@ -153,6 +157,37 @@ def cpu_flags() -> set[str]:
     except OSError:
         pass
     return set()
+
+
+def gpu_name() -> str | None:
+    """The name of the GPU the backend computes on (``NVIDIA H200``); None where it computes on the CPU."""
+    if not gpu_available():
+        return None
+    if BACKEND == "jax":
+        import jax
+
+        device = next(device for device in jax.devices() if device.platform == "gpu")
+        return str(getattr(device, "device_kind", "GPU"))
+    import tensorflow as tf
+
+    details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+    return str(details.get("device_name", "GPU"))
+
+
+# The `cuda` extra's plugin for JAX (jax[cuda12]); a CUDA 13 plugin installed by hand counts too.
+JAX_CUDA_PLUGINS = ("jax_cuda12_plugin", "jax_cuda13_plugin")
+
+
+def cuda_plugin_installed() -> bool:
+    """Whether JAX has a CUDA plugin installed (False on other backends)."""
+    return BACKEND == "jax" and any(importlib.util.find_spec(name) is not None for name in JAX_CUDA_PLUGINS)
+
+
+def machine_facts() -> machine.MachineFacts:
+    """What the build's first lines are worded from (machine.first_lines): this backend's side and nvidia-smi's."""
+    return machine.MachineFacts(backend=BACKEND, backend_given=generator.BACKEND_GIVEN, visible_gpu=gpu_name(),
+                                listed_gpus=machine.listed_gpus(), cuda_plugin_installed=cuda_plugin_installed(),
+                                cpu_name=machine.cpu_name())
 
 
 def describe_device() -> str:

@@ -127,14 +127,12 @@ def build(
     options = dict(locals(), layers=split_layers(layers) if layers is not None else None)
     given = AtlasConfig(**{key: options[key] for key in CONFIG_KEYS})
     merged = (load_toml(config) if config is not None else AtlasConfig()).merged_with(given)
-    from generator import atlas, backends
+    from generator import atlas, backends, machine
     from generator.progress import RichProgress
 
     settings = resolve(merged, backends.gpu_available(), backends.fast_bfloat16())
-    typer.echo(f"Profile: {settings.profile} ({settings.profile_reason}). Method {settings.method.name}, "
-               f"{settings.method.steps} steps, {settings.method.size or 'auto'} px, "
-               f"{settings.method.precision}; backend {backends.BACKEND}, "
-               f"device {backends.describe_device()}.", err=True)
+    for line in machine.first_lines(backends.machine_facts(), settings):
+        typer.echo(line, err=True)
     with RichProgress() as progress:
         report = atlas.build(settings, progress, shard=parse_shard(shard), dask=dask, wait=wait, force=force)
     typer.echo(f"Built {report.num_built} filters in {report.seconds:.0f} s. Open {report.out / 'index.html'}",

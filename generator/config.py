@@ -98,6 +98,7 @@ class RunSettings:
     out: Path
     profile: str
     profile_reason: str = ""
+    precision_reason: str = ""
     examples: ExampleSettings | None = ExampleSettings()  # None: no dataset examples
     num_facets: int = 0  # facets per filter (facets.py); 0: none
     display_channels: tuple[int, ...] = (0, 1, 2)  # 0-based; checked against the model's channels when it loads
@@ -206,8 +207,11 @@ def resolve(config: AtlasConfig, has_gpu: bool, fast_bfloat16: bool = False) -> 
     precision = config.precision or "auto"
     if precision not in PRECISIONS:
         raise AtlasError(f"Unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}.")
+    precision_reason = f"--precision {precision} was asked for"
     if precision == "auto":
         precision = "mixed" if fast_bfloat16 else "float32"
+        precision_reason = ("the device computes bfloat16 natively" if fast_bfloat16
+                            else "the device has no bfloat16 measured faster than float32")
     objective = config.objective or DEFAULT_OBJECTIVE
     if objective not in OBJECTIVES:
         raise AtlasError(f"Unknown objective '{objective}'; choose one of: {', '.join(OBJECTIVES)}.")
@@ -224,6 +228,7 @@ def resolve(config: AtlasConfig, has_gpu: bool, fast_bfloat16: bool = False) -> 
         out=Path(config.out or "site"),
         profile=profile,
         profile_reason=reason,
+        precision_reason=precision_reason,
         examples=resolve_examples(config.examples, config.num_examples),
         num_facets=resolve_facets(config.facets, profile),
         display_channels=parse_display_channels(config.display_channels),

@@ -176,3 +176,36 @@ def brightness_cnn():
     model = keras.Model(inputs, conv(x), name="brightness")
     conv.set_weights([np.full((1, 1, 3, 1), 1 / 3, np.float32), np.array([-0.5], np.float32)])
     return model
+
+
+# --- a stand-in nvidia-smi: what a machine with a GPU (or with the driver and no GPU) shows on PATH -------------
+
+H200_LISTING = "NVIDIA H200, 143771"
+
+
+def write_nvidia_smi(folder: Path, listing: str | None = H200_LISTING) -> Path:
+    """An executable ``nvidia-smi`` in ``folder`` that answers ``--list-gpus`` (the Makefile's question) and
+    ``--query-gpu=name,memory.total`` (machine.listed_gpus) for the GPUs in ``listing`` (one "name, MiB" a line);
+    ``listing=None`` answers as a driver without a GPU does: "No devices were found", exit status 6."""
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "nvidia-smi"
+    if listing is None:
+        body = 'echo "No devices were found"\nexit 6\n'
+    else:
+        rows = listing.strip().splitlines()
+        gpus = "".join(f'echo "GPU {index}: {row.rpartition(",")[0]} (UUID: GPU-{index:08d})"\n'
+                       for index, row in enumerate(rows))
+        body = (f'case "$*" in\n  *--list-gpus*|-L)\n{gpus}  ;;\n  *--query-gpu*)\n'
+                + "".join(f'echo "{row}"\n' for row in rows) + '  ;;\n  *) exit 2 ;;\nesac\n')
+    script.write_text("#!/bin/sh\n" + body, encoding="utf-8")
+    script.chmod(0o755)
+    return script
+
+
+def path_without_nvidia_smi(*first: Path) -> str:
+    """``PATH`` with ``first`` in front and no folder that holds a real nvidia-smi."""
+    import os
+
+    folders = [folder for folder in os.environ.get("PATH", "").split(os.pathsep)
+               if folder and not (Path(folder) / "nvidia-smi").exists()]
+    return os.pathsep.join([*(str(folder) for folder in first), *folders])

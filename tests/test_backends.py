@@ -80,3 +80,28 @@ def test_cpu_flags_are_read_on_linux():
     if not os.path.exists("/proc/cpuinfo"):
         pytest.skip("no /proc/cpuinfo on this system")
     assert {"fpu"} <= backends.cpu_flags() or "aarch64" in os.uname().machine  # x86 CPUs all list fpu
+
+
+@pytest.mark.skipif(backends.gpu_available(), reason="checks a GPU that the backend cannot see")
+def test_machine_facts_are_this_backend_and_the_gpus_nvidia_smi_lists(tmp_path, monkeypatch):
+    from helpers import path_without_nvidia_smi, write_nvidia_smi
+
+    from generator.machine import GpuListing
+
+    write_nvidia_smi(tmp_path)
+    monkeypatch.setenv("PATH", path_without_nvidia_smi(tmp_path))
+    facts = backends.machine_facts()
+    assert facts.backend == backends.BACKEND and facts.visible_gpu is None
+    assert facts.listed_gpus == (GpuListing("NVIDIA H200", 143771),)
+    assert facts.cpu_name  # at least the number of cores
+
+
+@pytest.mark.parametrize("backend, plugins, expected", [
+    ("jax", ("json",), True),  # a module that is installed stands for the plugin
+    ("jax", ("no_such_cuda_plugin",), False),
+    ("tensorflow", ("json",), False),  # JAX's plugin does not help TensorFlow
+])
+def test_a_cuda_plugin_counts_for_jax_only(monkeypatch, backend, plugins, expected):
+    monkeypatch.setattr(backends, "BACKEND", backend)
+    monkeypatch.setattr(backends, "JAX_CUDA_PLUGINS", plugins)
+    assert backends.cuda_plugin_installed() is expected

@@ -121,6 +121,27 @@ def test_build_and_render_succeed(tmp_path):
     assert code == 0 and "Rendered 8 filters" in output
 
 
+@pytest.mark.parametrize("listing, warned", [(None, False), ("NVIDIA H200, 143771", True)])
+def test_the_first_lines_say_what_runs_and_warn_of_a_gpu_the_backend_cannot_see(tmp_path, monkeypatch, listing,
+                                                                                 warned):
+    from helpers import path_without_nvidia_smi, write_nvidia_smi
+
+    from generator import backends
+
+    if backends.gpu_available():
+        pytest.skip("checks a machine whose backend sees no GPU")
+    if listing:
+        write_nvidia_smi(tmp_path / "bin", listing)
+    monkeypatch.setenv("PATH", path_without_nvidia_smi(tmp_path / "bin"))
+    code, output = run("build", "--model", "tiny-cnn", "--size", "16", "--steps", "2", "--layers", "conv1",
+                       "--examples", "none", "--out", tmp_path / "out")
+    assert code == 0, output
+    expected = ["Backend:", "Device:", *(["warning:"] if warned else []), "Precision:", "Profile:", "Preprocessing"]
+    assert [line.split(" ")[0] for line in output.splitlines()[:len(expected)]] == expected
+    assert "Profile: preview (no GPU is visible" in output
+    assert ("nvidia-smi lists a GPU (NVIDIA H200, 140 GiB) but " in output) is warned
+
+
 def test_without_a_terminal_progress_is_plain_lines(tmp_path):
     # CliRunner's stderr is not a terminal, as in a log file or a batch job: a line per layer as it goes and ends.
     code, output = run(*TINY, "--layers", "conv1,conv3", "--batch-size", "4", "--out", tmp_path)
