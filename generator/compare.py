@@ -89,8 +89,9 @@ def response_changes(fingerprints_a: np.ndarray, fingerprints_b: np.ndarray) -> 
 
 def response_scores(a: Side, b: Side) -> tuple[dict[str, np.ndarray], list[str]]:
     if not a.fingerprints or not b.fingerprints:
-        missing = " and ".join(str(side.site) for side in (a, b) if not side.fingerprints)
-        return {}, [f"No response part: {missing} has no dataset-example scan (build with --examples)."]
+        missing = [side.label for side in (a, b) if not side.fingerprints]
+        return {}, [f"No response part: {' and '.join(missing)} {'have' if len(missing) > 1 else 'has'} no "
+                    f"dataset-example scan (build with --examples)."]
     if (a.scan["source"], a.scan["num_images"]) != (b.scan["source"], b.scan["num_images"]):
         return {}, [f"No response part: the two sites scanned other images ({a.scan['source']}, "
                     f"{b.scan['source']}); build both with the same --examples."]

@@ -1,6 +1,7 @@
 """The Pages workflow: actionlint finds nothing in it, its shell steps are the build script's subcommands, and
 those subcommands, run here on tiny-cnn with two shards, merge into the site that one process builds."""
 
+import json
 import os
 import re
 import shutil
@@ -73,3 +74,36 @@ def test_the_workflows_steps_run_locally_two_shards_merge_into_the_one_process_s
     broken = script("check", tmp_path / "site", environment=environment)
     assert broken.returncode == 1 and "tiles/conv3/0005-positive.png (no such file)" in broken.stderr
     assert script("matrix", 0, environment=environment).returncode != 0
+
+
+def test_a_multi_model_config_is_sharded_across_models_and_units_and_merges_into_the_one_process_site(tmp_path):
+    config = tmp_path / "zoo.toml"
+    config.write_text('model = "tiny-cnn"\nmethod = "classic"\n'
+                      '[[models]]\nname = "first"\nlayers = ["conv1", "conv3"]\n'
+                      '[[models]]\nname = "again"\nlayers = ["conv1", "conv3"]\nseed = 1\n'
+                      '[[compare]]\na = "first"\nb = "again"\n')
+    environment = {**os.environ, "PYTHON": sys.executable, "ATLAS_CONFIG": str(config), "ATLAS_PROFILE": "full",
+                   "ATLAS_OPTIONS": "--size 16 --steps 2 --batch-size 8 --examples none",
+                   "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    for shard in (0, 1):
+        built = script("shard", shard, 2, tmp_path / f"shard-{shard}", environment=environment)
+        assert built.returncode == 0, built.stderr
+    for model in ("first", "again"):  # each job built a share of every model's units
+        assert all(list((tmp_path / f"shard-{shard}" / model / "units").rglob("*.json")) for shard in (0, 1))
+    merged = script("merge", tmp_path / "site", tmp_path / "shard-0", tmp_path / "shard-1", environment=environment)
+    assert merged.returncode == 0, merged.stderr
+    assert "Rendered 48 filters of 2 models" in merged.stderr and "Compared" in merged.stderr
+    checked = script("check", tmp_path / "site", environment=environment)
+    assert checked.returncode == 0 and "every link resolves" in checked.stdout, checked.stdout + checked.stderr
+
+    whole = script("build", tmp_path / "whole", environment=environment)
+    assert whole.returncode == 0, whole.stderr
+    for path in ("first/atlas.json", "again/atlas.json", "first-vs-again/compare.json"):
+        merged_record = json.loads((tmp_path / "site" / path).read_text())
+        whole_record = json.loads((tmp_path / "whole" / path).read_text())
+        for side in ("a", "b"):  # a comparison names the sites it compared
+            merged_record.get(side, {}).pop("site", None)
+            whole_record.get(side, {}).pop("site", None)
+        assert merged_record == whole_record, path
+    index = (tmp_path / "site/index.html").read_text()
+    assert all(f'href="{link}/index.html"' in index for link in ("first", "again", "first-vs-again"))
