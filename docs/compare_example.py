@@ -3,13 +3,16 @@ Dense head) trained on scikit-learn's digits (8x8 grayscale, upscaled 4x to 32x3
 fixed order from seeded weights, saved after 20 training steps and again after 300; and 200 of the digits as PNG
 files, the dataset examples that both atlases scan (the response part of the change score).
 
-    python docs/compare_example.py /tmp/digits     # digits-step20.keras, digits-step300.keras, images/
-    .venv/bin/atlas build --model /tmp/digits/digits-step20.keras --layers conv1,conv2 --profile full \\
-        --examples /tmp/digits/images --out /tmp/digits/step20
-    .venv/bin/atlas build --model /tmp/digits/digits-step300.keras --layers conv1,conv2 --profile full \\
-        --examples /tmp/digits/images --out /tmp/digits/step300
-    .venv/bin/atlas compare /tmp/digits/step20 /tmp/digits/step300 --out /tmp/digits/compare
+    python docs/compare_example.py /tmp/digits     # step20/digits.keras, step300/digits.keras, images/
+    .venv/bin/atlas build --model /tmp/digits/step20/digits.keras --layers conv1,conv2 --profile full \\
+        --facets 0 --examples /tmp/digits/images --out /tmp/digits/atlas-step20
+    .venv/bin/atlas build --model /tmp/digits/step300/digits.keras --layers conv1,conv2 --profile full \\
+        --facets 0 --examples /tmp/digits/images --out /tmp/digits/atlas-step300
+    .venv/bin/atlas compare /tmp/digits/atlas-step20 /tmp/digits/atlas-step300 --out /tmp/digits/compare
     python docs/screenshots.py /tmp/digits/compare --compare-only compare.png
+
+Both checkpoints have one file name, so both atlases start from the same random images (seeded by the model's
+name): a filter that did not change looks the same on both sides.
 """
 
 import sys
@@ -59,8 +62,10 @@ def main(folder: Path) -> None:
             model.train_on_batch(images[start:start + BATCH], labels[start:start + BATCH])
             done += 1
         loss, accuracy = model.evaluate(images, labels, verbose=0)
-        model.save(folder / f"digits-step{steps}.keras")
-        print(f"{folder / f'digits-step{steps}.keras'}: {steps} steps, accuracy {accuracy:.2f}, loss {loss:.2f}")
+        path = folder / f"step{steps}" / "digits.keras"
+        path.parent.mkdir(exist_ok=True)
+        model.save(path)
+        print(f"{path}: {steps} steps, accuracy {accuracy:.2f}, loss {loss:.2f}")
     examples = folder / "images"
     examples.mkdir(exist_ok=True)
     for index in range(200):
