@@ -215,6 +215,12 @@ def render(
     from generator import runs, zoo, zoo_records
     from generator import site as site_module
 
+    if (site / "compare.json").is_file() and not (site / runs.RUN_FILE).is_file() and not merge:
+        from generator import compare_site
+
+        record = compare_site.render(site)  # a comparison: its pages from compare.json
+        typer.echo(f"Rendered the comparison of {len(record['layers'])} layers into {site / 'index.html'}", err=True)
+        return
     if zoo_records.read_models(site) is not None or any(zoo_records.read_models(other) for other in merge):
         records = zoo.render_all(site, merge)  # a multi-model site: every model, comparison and the index
         count = sum(len(layer["filters"]) for record in records for layer in record["layers"])

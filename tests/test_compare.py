@@ -91,3 +91,12 @@ def test_a_missing_model_file_is_named_with_the_option_that_replaces_it(pair, tm
     source = json.loads((pair[1] / "run.json").read_text())["model"]["source"]
     record = compare.compare(pair[0], moved, tmp_path / "out", models=(None, source))
     assert {entry["id"] for entry in by_layer(record)["conv3"]["filters"][:2]} == set(CHANGED)
+
+
+def test_render_rewrites_a_comparisons_pages_from_its_record(pair, tmp_path):
+    out = tmp_path / "compare"
+    compare.compare(*pair, out)
+    (out / "layers/conv3/0003.html").unlink()
+    result = CliRunner().invoke(app, ["render", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "layers/conv3/0003.html").is_file() and broken_links(out) == []

@@ -132,3 +132,10 @@ def test_a_bad_multi_model_config_is_refused_in_one_line(tmp_path, tables, messa
     with pytest.raises(AtlasError, match=message) as raised:
         zoo.read_zoo(config)
     assert "\n" not in str(raised.value)
+
+
+def test_model_on_the_command_line_is_refused_with_a_multi_model_config(tmp_path):
+    result = CliRunner().invoke(app, ["build", "--config", str(write_zoo(tmp_path)), "--model", "vgg16-hed",
+                                      "--out", str(tmp_path / "site")])
+    assert result.exit_code == 2 and result.output.startswith("error: --model cannot be given")
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "site").exists()
