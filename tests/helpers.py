@@ -179,4 +179,3 @@ def silent_filter_cnn(size: int = 16):
     kernel[..., 1] = np.abs(kernel[..., 1])
     late.set_weights([kernel, np.zeros(3, "float32")])
     return model
-
