@@ -76,7 +76,7 @@ def test_the_workflows_steps_run_locally_two_shards_merge_into_the_one_process_s
     assert script("matrix", 0, environment=environment).returncode != 0
 
 
-def test_a_multi_model_config_is_sharded_across_models_and_units_and_merges_into_the_one_process_site(tmp_path):
+def test_a_multi_model_configs_shards_take_a_share_of_every_model_and_merge_into_one_compared_site(tmp_path):
     config = tmp_path / "zoo.toml"
     config.write_text('model = "tiny-cnn"\nmethod = "classic"\n'
                       '[[models]]\nname = "first"\nlayers = ["conv1", "conv3"]\n'
@@ -96,14 +96,8 @@ def test_a_multi_model_config_is_sharded_across_models_and_units_and_merges_into
     checked = script("check", tmp_path / "site", environment=environment)
     assert checked.returncode == 0 and "every link resolves" in checked.stdout, checked.stdout + checked.stderr
 
-    whole = script("build", tmp_path / "whole", environment=environment)
-    assert whole.returncode == 0, whole.stderr
-    for path in ("first/atlas.json", "again/atlas.json", "first-vs-again/compare.json"):
-        merged_record = json.loads((tmp_path / "site" / path).read_text())
-        whole_record = json.loads((tmp_path / "whole" / path).read_text())
-        for side in ("a", "b"):  # a comparison names the sites it compared
-            merged_record.get(side, {}).pop("site", None)
-            whole_record.get(side, {}).pop("site", None)
-        assert merged_record == whole_record, path
+    # (that the shards' atlases equal one process's is checked in process by test_zoo.py, cheaper)
+    record = json.loads((tmp_path / "site/first-vs-again/compare.json").read_text())
+    assert [len(layer["filters"]) for layer in record["layers"]] == [8, 16]
     index = (tmp_path / "site/index.html").read_text()
     assert all(f'href="{link}/index.html"' in index for link in ("first", "again", "first-vs-again"))
