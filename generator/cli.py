@@ -122,35 +122,54 @@ def build(
                                                         "OUT.old-TIME and build.")] = False,
 ):
     """Optimise an image per filter and sign, write tiles and manifests, and render the site."""
-    from generator.config import CONFIG_KEYS, AtlasConfig, load_toml, resolve, split_layers
+    from generator.config import CONFIG_KEYS, AtlasConfig, load_toml, split_layers
 
     options = dict(locals(), layers=split_layers(layers) if layers is not None else None)
     given = AtlasConfig(**{key: options[key] for key in CONFIG_KEYS})
+    from generator import zoo
+
+    several = zoo.read_zoo(config) if config is not None else None
+    if several is not None:  # [[models]] tables: each model into <out>/<slug>/, then the models index
+        def build_model(model, model_config, model_shard):
+            typer.echo(f"Model {model.name} -> {model_config.out}/", err=True)
+            return build_one(model_config, model_shard, dask, wait, force)
+
+        root = zoo.root_of(several, out)
+        zoo.build(several, given, root, build_model, parse_shard(shard))
+        typer.echo(f"Built {len(several.models)} models. Open {root / 'index.html'}", err=True)
+        return
     merged = (load_toml(config) if config is not None else AtlasConfig()).merged_with(given)
+    build_one(merged, parse_shard(shard), dask, wait, force, estimate=True)
+
+
+def build_one(merged, shard, dask, wait, force, estimate: bool = False):
+    """One model's build from its merged config: settings, progress, the report; a preview's estimate."""
     from generator import atlas, backends, machine
+    from generator.config import resolve
     from generator.progress import RichProgress
 
     settings = resolve(merged, backends.gpu_available(), backends.fast_bfloat16())
     for line in machine.first_lines(backends.machine_facts(), settings):
         typer.echo(line, err=True)
     with RichProgress() as progress:
-        report = atlas.build(settings, progress, shard=parse_shard(shard), dask=dask, wait=wait, force=force)
+        report = atlas.build(settings, progress, shard=shard, dask=dask, wait=wait, force=force)
     typer.echo(f"Built {report.num_built} filters in {report.seconds:.0f} s. Open {report.out / 'index.html'}",
                err=True)
     if report.interrupted:
         typer.echo("Interrupted: finished batches are saved. Run the same command again to resume.", err=True)
         raise typer.Exit(130)
-    if settings.profile == "preview" and report.num_built:
+    if estimate and settings.profile == "preview" and report.num_built:
         from generator import estimates
         from generator.runs import read_run
 
         run = read_run(report.out)
         if backends.gpu_available():
             typer.echo("Timing a few steps of the full profile on this GPU for the estimate ...", err=True)
-        estimate = estimates.estimate_full_seconds(report, settings, run)
+        seconds = estimates.estimate_full_seconds(report, settings, run)
         total = sum(layer["num_filters"] for layer in run["layers"])
-        typer.echo(f"The full atlas ({total} filters) would take about {estimate / 60:.0f} min "
+        typer.echo(f"The full atlas ({total} filters) would take about {seconds / 60:.0f} min "
                    f"on this machine: {atlas.full_command(settings)}", err=True)
+    return report
 
 
 @command("layers")
@@ -191,9 +210,20 @@ def render(
 ):
     """Re-render the pages and atlas.json from a built directory (no model, no optimisation), merging in the
     finished units of other shards' directories first."""
-    from generator import runs
+    from generator import runs, zoo, zoo_records
     from generator import site as site_module
 
+    if (site / "compare.json").is_file() and not (site / runs.RUN_FILE).is_file() and not merge:
+        from generator import compare_site
+
+        record = compare_site.render(site)  # a comparison: its pages from compare.json
+        typer.echo(f"Rendered the comparison of {len(record['layers'])} layers into {site / 'index.html'}", err=True)
+        return
+    if zoo_records.read_models(site) is not None or any(zoo_records.read_models(other) for other in merge):
+        records = zoo.render_all(site, merge)  # a multi-model site: every model, comparison and the index
+        count = sum(len(layer["filters"]) for record in records for layer in record["layers"])
+        typer.echo(f"Rendered {count} filters of {len(records)} models into {site / 'index.html'}", err=True)
+        return
     for other in merge:
         copied = runs.merge_units(other, site)
         with_examples = " and its dataset examples" if runs.copy_examples(other, site) else ""
@@ -215,6 +245,33 @@ def evaluate(
     results = evaluation.evaluate(site, filters)
     typer.echo(evaluation.table(results))
     typer.echo(f"Written to {site / evaluation.EVALUATION_FILE}", err=True)
+
+
+@command("compare")
+def compare_command(
+    site_a: Annotated[Path | None, typer.Argument(help="The first checkpoint's atlas (from `atlas build`).")] = None,
+    site_b: Annotated[Path | None, typer.Argument(help="The second checkpoint's atlas, of the same "
+                                                       "architecture.")] = None,
+    out: _option("Output directory of the comparison's site; with --config, the multi-model site.", Path) = None,
+    config: _option("A config file whose [[compare]] tables name the pairs of its [[models]] (instead of SITE_A "
+                    "SITE_B).", Path) = None,
+    model_a: _option("The first checkpoint's model file, where the one run.json names is not found from here.") = None,
+    model_b: _option("The second checkpoint's model file, likewise.") = None,
+    no_weights: Annotated[bool, typer.Option("--no-weights", help="Compare by responses to the dataset images "
+                                                                  "only (no model files needed).")] = False,
+):
+    """Compare two checkpoints filter by filter: a change score per filter, galleries most changed first."""
+    from generator import compare, zoo
+
+    if config is not None:
+        for made in zoo.compare_all(config, out, weights=not no_weights):
+            typer.echo(f"Compared {made} (open {made / 'index.html'})", err=True)
+        return
+    if site_a is None or site_b is None or out is None:
+        raise AtlasError("atlas compare needs SITE_A SITE_B --out DIR (or --config FILE with [[compare]] tables).")
+    record = compare.compare(site_a, site_b, out, weights=not no_weights, models=(model_a, model_b))
+    count = sum(len(layer["filters"]) for layer in record["layers"])
+    typer.echo(f"Compared {count} filters into {out / 'index.html'}", err=True)
 
 
 if __name__ == "__main__":

@@ -119,19 +119,28 @@ def split_layers(value: str | list | tuple) -> tuple[str, ...]:
 
 def load_toml(path: str | Path) -> AtlasConfig:
     """Read a config file whose keys are the ``atlas build`` options (``learning_rate``, ``batch_size``, ...)."""
+    return config_from_table(read_toml(path), f"Config file '{path}'")
+
+
+def read_toml(path: str | Path) -> dict:
+    """A TOML file as a dict, or one line saying why it cannot be read."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise AtlasError(f"Config file '{path}' not found.") from None
     except (OSError, UnicodeDecodeError) as error:
         raise AtlasError(f"Config file '{path}' cannot be read: {error}.") from None
     except tomllib.TOMLDecodeError as error:
         raise AtlasError(f"Config file '{path}' is not valid TOML: {error}.") from None
+
+
+def config_from_table(data: dict, where: str) -> AtlasConfig:
+    """A table of ``atlas build`` keys (a whole file, or one ``[[models]]`` table: ``where`` names it) as an
+    AtlasConfig; unknown keys are refused."""
     unknown = sorted(set(data) - set(CONFIG_KEYS))
     if unknown:
-        raise AtlasError(f"Config file '{path}' has unknown keys {', '.join(unknown)}; "
-                         f"known keys: {', '.join(CONFIG_KEYS)}.")
+        raise AtlasError(f"{where} has unknown keys {', '.join(unknown)}; known keys: {', '.join(CONFIG_KEYS)}.")
     return AtlasConfig(**{key: _from_toml(key, value) for key, value in data.items()})
 
 

@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from joblib import Parallel, delayed
 from PIL import Image
 
-from generator import __version__, circuit_records, facet_records, runs
+from generator import __version__, circuit_records, facet_records, runs, zoo_records
 from generator import neighbours as filter_neighbours  # render() has a local 'neighbours' (adjacent layers)
 from generator.errors import AtlasError
 from generator.files import write_atomically, writing
@@ -110,6 +110,7 @@ def environment() -> Environment:
     env.filters["basename"] = lambda path: path.rsplit("/", 1)[-1]  # filter pages sit beside their gallery
     env.globals["curve_points"] = curve_points
     env.globals["crop_geometry"] = crop_geometry
+    env.globals["models_index"] = None  # a page-root-relative link to the models index (zoo_records.py), or None
     return env
 
 
@@ -170,6 +171,7 @@ def render(out: Path) -> dict:
     """Write atlas.json, every page, contact sheets and assets into ``out``; return the record."""
     record = collect(out)
     env = environment()
+    env.globals["models_index"] = zoo_records.models_index_of(out)
     pages: dict[str, str] = {}
     common = {"atlas": record}
     pages["index.html"] = env.get_template("index.html").render(**common, root="", preview_count=PREVIEW_STRIP)
@@ -199,9 +201,14 @@ def render(out: Path) -> dict:
         for path, text in pages.items():
             write_atomically(out / path, text.encode("utf-8"))
         write_atomically(out / ATLAS_FILE, json.dumps(record, separators=(",", ":")).encode())
-        write_atomically(out / ".nojekyll", b"")
-        assets = out / "assets"
-        assets.mkdir(exist_ok=True)
-        for asset in (TEMPLATES / "assets").iterdir():
-            shutil.copyfile(asset, assets / asset.name)
+        copy_assets(out)
     return record
+
+
+def copy_assets(out: Path) -> None:
+    """The pages' CSS, script and icon into ``out/assets``, and ``.nojekyll`` (no Jekyll on GitHub Pages)."""
+    write_atomically(out / ".nojekyll", b"")
+    assets = out / "assets"
+    assets.mkdir(parents=True, exist_ok=True)
+    for asset in (TEMPLATES / "assets").iterdir():
+        shutil.copyfile(asset, assets / asset.name)

@@ -68,6 +68,24 @@ def save_model(model, folder: Path, name: str) -> str:
     return str(path)
 
 
+# --- checkpoints: a model and a copy of it in which a few filters were given new weights -----------------------
+
+def planted_checkpoints(folder: Path, layer: str = "conv3", changed: tuple[int, ...] = (3, 9)) -> tuple[str, str]:
+    """tiny-cnn saved as ``a.keras``, and as ``b.keras`` with new random kernels for ``changed`` filters of
+    ``layer`` (every other weight the same); returns the two paths as --model takes them."""
+    import numpy as np
+
+    from generator.models import build_tiny_cnn
+
+    model = build_tiny_cnn()
+    first = save_model(model, folder, "a")
+    target = model.get_layer(layer)
+    kernel, bias = target.get_weights()
+    kernel[..., list(changed)] = np.random.default_rng(1).normal(0, 0.4, size=kernel[..., list(changed)].shape)
+    target.set_weights([kernel, bias])
+    return first, save_model(model, folder, "b")
+
+
 def grayscale_cnn(size: int = 28, rescaling: bool = True):
     """A 1-channel CNN of fixed size: Rescaling(1/255) first (raw pixels in) unless ``rescaling`` is off."""
     import numpy as np

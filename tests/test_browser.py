@@ -326,3 +326,89 @@ def test_thumbnails_below_the_first_screen_load_only_when_scrolled_near(browser,
         assert all_images_loaded(browser) == [] and console_errors(browser) == []
     finally:
         browser.set_window_size(1200, 900)
+
+
+@pytest.fixture(scope="module")
+def zoo_site(tmp_path_factory) -> Path:
+    """Two checkpoints of tiny-cnn (two conv3 filters given new weights) in one multi-model site, compared."""
+    from helpers import planted_checkpoints
+
+    from generator import zoo
+    from generator.config import AtlasConfig, resolve
+
+    work = tmp_path_factory.mktemp("zoo-served")
+    photos = write_planted_images(work / "photos")
+    first, second = planted_checkpoints(work)
+    config = work / "zoo.toml"
+    config.write_text(f'method = "classic"\nsize = 16\nsteps = 2\nprofile = "full"\nfacets = 0\nbatch_size = 8\n'
+                      f'examples = "{photos}"\nlayers = ["conv1", "conv3"]\n'
+                      f'[[models]]\nname = "before"\nmodel = "{first}"\n'
+                      f'[[models]]\nname = "after"\nmodel = "{second}"\n'
+                      f'[[compare]]\na = "before"\nb = "after"\n')
+    root = work / "zoo"
+    zoo.build(zoo.read_zoo(config), AtlasConfig(), root,
+              lambda model, settings, shard: atlas.build(resolve(settings, has_gpu=False), shard=shard))
+    return root
+
+
+@pytest.fixture(scope="module")
+def zoo_server(zoo_site):
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *arguments):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler,
+                                                                               directory=str(zoo_site.parent)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/{zoo_site.name}/"
+    httpd.shutdown()
+
+
+@pytest.fixture(params=["file", "http"])
+def zoo_base(request, zoo_site, zoo_server) -> str:
+    return zoo_site.as_uri() + "/" if request.param == "file" else zoo_server
+
+
+def test_the_models_index_finds_a_layer_in_every_model_and_every_page_leads_back(browser, zoo_base):
+    from selenium.webdriver.common.keys import Keys
+
+    open_page(browser, zoo_base + "index.html")
+    assert len(browser.find_elements("css selector", "#models tbody tr")) == 2
+    assert all_images_loaded(browser) == [] and console_errors(browser) == []
+    search = browser.find_element("id", "models-search-input")
+    search.send_keys("conv3")
+    results = [link.text for link in browser.find_elements("css selector", "#search-results a")]
+    assert results == ["before · conv3", "after · conv3"]
+    search.send_keys(Keys.ENTER)
+    wait_for_url(browser, "before/layers/conv3/index.html")
+    browser.find_element("id", "models-index").click()
+    wait_for_url(browser, f"{zoo_base.rstrip('/').rsplit('/', 1)[-1]}/index.html")
+    assert browser.find_elements("id", "models-search-input")
+
+
+def test_a_compare_page_shows_both_checkpoints_most_changed_first(browser, zoo_base):
+    open_page(browser, zoo_base + "index.html")
+    browser.find_element("css selector", "#comparisons a").click()
+    wait_for_url(browser, "before-vs-after/index.html")
+    first = browser.find_element("css selector", "#ranked-layers tbody tr")
+    assert first.get_attribute("data-layer") == "conv3"  # the layer whose filters changed ranks first
+    assert all_images_loaded(browser) == [] and console_errors(browser) == []
+    first.find_element("css selector", "a").click()
+    wait_for_url(browser, "before-vs-after/layers/conv3/index.html")
+    ids = [item.get_attribute("data-id") for item in browser.find_elements("css selector", "#gallery li")]
+    assert set(ids[:2]) == {"3", "9"} and len(ids) == 16
+    browser.find_element("css selector", "#gallery li a").click()
+    wait_for_url(browser, f"before-vs-after/layers/conv3/{int(ids[0]):04d}.html")
+    for side in ("a", "b"):
+        shown = browser.find_element("id", f"checkpoint-{side}")
+        assert shown.find_elements("css selector", "figure.positive img") and shown.find_elements("css selector",
+                                                                                                  ".example img")
+    assert all_images_loaded(browser) == [] and console_errors(browser) == []
+    from selenium.webdriver.common.keys import Keys
+
+    browser.find_element("tag name", "body").send_keys(Keys.ARROW_RIGHT)
+    wait_for_url(browser, f"before-vs-after/layers/conv3/{int(ids[1]):04d}.html")
+
+
+def test_every_link_of_the_multi_model_site_resolves(zoo_site):
+    assert broken_links(zoo_site) == []

@@ -5,9 +5,12 @@
 #   pages-build.sh matrix N           the shard list [0, 1, ..., N-1] as JSON, for the workflow's job matrix
 #   pages-build.sh build OUT          the whole atlas in one process (the preview profile's job)
 #   pages-build.sh shard I N OUT      shard I of N into its own directory (one job of the full profile's matrix)
-#   pages-build.sh merge OUT DIR...   the shard directories merged and rendered into one site OUT
+#   pages-build.sh merge OUT DIR...   the shard directories merged and rendered into one site OUT (and, for a
+#                                     config with [[compare]] tables, its checkpoints compared)
 #   pages-build.sh check SITE         every link of every page resolves inside the site (tests/sitecheck.py)
 #
+# A config with [[models]] tables builds every model into OUT/<name>/ with a models index at OUT/index.html; a
+# shard job then builds a share of every model's units (docs/publishing.md).
 # Environment: ATLAS_CONFIG (default atlas.toml), ATLAS_PROFILE (preview), ATLAS_OPTIONS (more `atlas build`
 # options, split on spaces; empty in the workflow), PYTHON (python: the one the project is installed in).
 set -euo pipefail
@@ -19,7 +22,7 @@ profile=${ATLAS_PROFILE:-preview}
 read -r -a options <<< "${ATLAS_OPTIONS:-}"
 
 atlas() { "$python" -m generator.cli "$@"; }
-usage() { sed -n '5,9p' "${BASH_SOURCE[0]}" | sed 's/^# *//' >&2; exit 2; }
+usage() { sed -n '5,10p' "${BASH_SOURCE[0]}" | sed 's/^# *//' >&2; exit 2; }
 
 command=${1:-}
 shift || true
@@ -47,6 +50,7 @@ print(json.dumps(list(range(count))))' "$1"
     merges=()
     for directory in "$@"; do merges+=(--merge "$directory"); done
     atlas render "$out" "${merges[@]}"
+    if grep -q '^\[\[compare\]\]' "$config"; then atlas compare --config "$config" --out "$out"; fi
     ;;
   check)
     [ $# -eq 1 ] || usage

@@ -163,6 +163,33 @@
   if (zoomIn) zoomIn.addEventListener("click", function () { zoomMap(1.5); });
   if (zoomOut) zoomOut.addEventListener("click", function () { zoomMap(1 / 1.5); });
 
+  // The models index: find a layer or a class label in every model (the entries come inline with the page).
+  var modelsSearch = document.getElementById("models-search-input");
+  function searchModels() {
+    var wanted = modelsSearch.value.trim().toLowerCase(), list = document.getElementById("search-results");
+    list.textContent = "";
+    if (!wanted) return [];
+    var found = (data.search || []).filter(function (item) { return item.text.toLowerCase().indexOf(wanted) >= 0; });
+    found.slice(0, 30).forEach(function (item) {
+      var entry = document.createElement("li"), link = document.createElement("a");
+      link.href = item.page;
+      link.textContent = item.model + " · " + item.text;
+      entry.appendChild(link);
+      entry.appendChild(document.createTextNode(" (" + item.kind + ")"));
+      list.appendChild(entry);
+    });
+    if (!found.length) list.textContent = "Nothing found.";
+    return found;
+  }
+  if (modelsSearch) {
+    modelsSearch.addEventListener("input", searchModels);
+    document.getElementById("models-search").addEventListener("submit", function (event) {
+      event.preventDefault();
+      var found = searchModels();
+      if (found.length) window.location.href = document.querySelector("#search-results a").href;
+    });
+  }
+
   document.addEventListener("keydown", function (event) {
     if (event.target.tagName === "INPUT" || event.metaKey || event.ctrlKey || event.altKey) return;
     var link = null;
