@@ -21,15 +21,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from throughput import forward_flops, machine, matmul_rate  # noqa: E402
 
 import generator  # noqa: E402,F401
-from generator.atlas import image_size_for  # noqa: E402
+from generator.build.pipeline import image_size_for  # noqa: E402
 from generator.config import FACETS_IN_FULL, ExampleSettings  # noqa: E402
-from generator.example_images import SHIPPED_PHOTOS  # noqa: E402
-from generator.extractors import build_extractor  # noqa: E402
-from generator.files import write_atomically  # noqa: E402
-from generator.layers import select_layers  # noqa: E402
-from generator.methods import METHODS  # noqa: E402
-from generator.models import load_model  # noqa: E402
-from generator.runs import SIGNS  # noqa: E402
+from generator.model.dataset_images import SHIPPED_PHOTOS  # noqa: E402
+from generator.model.extractors import build_extractor  # noqa: E402
+from generator.model.layers import select_layers  # noqa: E402
+from generator.model.models import load_model  # noqa: E402
+from generator.optimisation.methods import METHODS  # noqa: E402
+from generator.store.directory import SIGNS  # noqa: E402
+from generator.store.files import write_atomically  # noqa: E402
 
 TARGET_SECONDS = 20 * 60  # the target for the full default atlas on the 2-core CPU
 

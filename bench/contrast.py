@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from throughput import machine
 
-from generator.site import collect
+from generator.site.pages import collect
 
 
 def tile_contrast(path: Path) -> tuple[float, float]:

@@ -27,16 +27,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from throughput import machine
 
 import generator  # noqa: F401
-from generator import backends, evaluate
-from generator.batching import choose_batch_size
+from generator.build import evaluate
 from generator.config import AtlasConfig, auto_size, resolve
-from generator.extractors import build_extractor
-from generator.layers import DEFAULT_LAYERS, select_layers
-from generator.methods import METHODS
-from generator.models import load_model
-from generator.optimize import Optimizer
-from generator.precision import precision_policy
-from generator.runs import layer_key
+from generator.model import backends
+from generator.model.extractors import build_extractor
+from generator.model.layers import DEFAULT_LAYERS, select_layers
+from generator.model.models import load_model
+from generator.model.precision import precision_policy
+from generator.optimisation.batching import choose_batch_size
+from generator.optimisation.methods import METHODS
+from generator.optimisation.optimizer import Optimizer
+from generator.store.directory import layer_key
 
 SNAPSHOTS = (8, 16, 32, 64, 128, 256, 512)
 

@@ -15,7 +15,7 @@ import h5py
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from generator.models import hed_weights_path  # noqa: E402
+from generator.model.models import hed_weights_path  # noqa: E402
 
 
 def halve(source: Path, target: Path) -> None:

@@ -21,10 +21,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from throughput import machine  # noqa: E402
 
 import generator  # noqa: E402,F401
-from generator import atlas, backends, estimates  # noqa: E402
+from generator.build import (
+    estimates,  # noqa: E402
+    pipeline,
+)
 from generator.config import AtlasConfig, resolve  # noqa: E402
-from generator.files import write_atomically  # noqa: E402
-from generator.runs import read_run  # noqa: E402
+from generator.model import backends
+from generator.store.directory import read_run  # noqa: E402
+from generator.store.files import write_atomically  # noqa: E402
 
 DEFAULT_LAYERS = "block1_conv2,block2_conv2,block3_conv3,block4_conv3,block5_conv3"
 TARGET = 0.25  # the estimate within 25% of the measured time
@@ -32,7 +36,7 @@ TARGET = 0.25  # the estimate within 25% of the measured time
 
 def built(config: AtlasConfig):
     settings = resolve(config, backends.gpu_available(), backends.fast_bfloat16())
-    return settings, atlas.build(settings)
+    return settings, pipeline.build(settings)
 
 
 def measure_layer(model: str, weights: str | None, layer: str, filters: str, root: Path) -> dict:

@@ -48,10 +48,10 @@ def generate_photos(folder: Path, start: int, stop: int, size: int = 224) -> Non
 def child(options) -> None:
     """One scan in this process; prints a JSON line with its figures."""
     import generator  # noqa: F401
-    from generator import examples
+    from generator.analysis import dataset_examples
     from generator.config import ExampleSettings
-    from generator.layers import select_layers
-    from generator.models import load_model
+    from generator.model.layers import select_layers
+    from generator.model.models import load_model
     from generator.progress import Progress
 
     loaded = load_model(options.model)
@@ -60,7 +60,7 @@ def child(options) -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
-        record = examples.scan(loaded, layers, settings, Path(out), Progress())
+        record = dataset_examples.scan(loaded, layers, settings, Path(out), Progress())
         seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"model": options.model, "layers": [layer.name for layer in layers],

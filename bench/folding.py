@@ -18,10 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from throughput import SEED_LAYERS, machine, optimiser_rate  # noqa: E402
 
 import generator  # noqa: E402,F401
-from generator.extractors import build_extractor
-from generator.methods import MethodSettings  # noqa: E402
-from generator.models import load_model  # noqa: E402
-from generator.quiet import keras  # noqa: E402
+from generator.model.extractors import build_extractor
+from generator.model.models import load_model  # noqa: E402
+from generator.model.quiet_keras import keras  # noqa: E402
+from generator.optimisation.methods import MethodSettings  # noqa: E402
 
 
 def main():

@@ -1,11 +1,11 @@
-"""What the own-filter heads (generator/heads.py) buy: the optimiser's step with the target layer's head and
-through the whole layer (picking the filter from its full output), alternating, in one process. Prints
+"""What the own-filter heads (generator/model/filter_heads.py) buy: the optimiser's step with the target layer's head
+and through the whole layer (picking the filter from its full output), alternating, in one process. Prints
 milliseconds per image and step per layer and records the machine. Random weights: speed does not depend on them.
 
     python bench/heads.py                                           # CPU defaults
     KERAS_BACKEND=jax python bench/heads.py --batch-size 128        # on a GPU, Conv2D heads forced on to measure
 
-On a GPU, Conv2D heads are off in the atlas (heads.CONVOLUTION_HEADS_ON_GPU); this script turns them on to time
+On a GPU, Conv2D heads are off in the atlas (filter_heads.CONVOLUTION_HEADS_ON_GPU); this script turns them on to time
 them.
 """
 
@@ -23,11 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from throughput import machine  # noqa: E402
 
 import generator  # noqa: E402,F401
-from generator import heads, optimize  # noqa: E402
-from generator.extractors import build_extractor
-from generator.methods import METHODS
-from generator.models import load_model
-from generator.precision import precision_policy
+from generator.model import filter_heads
+from generator.model.extractors import build_extractor
+from generator.model.models import load_model
+from generator.model.precision import precision_policy
+from generator.optimisation import optimizer as optimizer_module  # noqa: E402
+from generator.optimisation.methods import METHODS
 
 LAYERS = ("vgg16-hed:block1_conv2", "vgg16-hed:block3_conv3", "vgg16-hed:block5_conv3",
           "xception:block2_sepconv1", "xception:block14_sepconv1")
@@ -35,14 +36,14 @@ LAYERS = ("vgg16-hed:block1_conv2", "vgg16-hed:block3_conv3", "vgg16-hed:block5_
 
 def milliseconds_per_image_step(extractor, method, batch_size: int, preprocessing: str,
                                 with_head: bool) -> float | None:
-    """None where the head is asked for but this machine cannot build it (heads._supports)."""
-    original = optimize.build_own_filter_extractor
+    """None where the head is asked for but this machine cannot build it (filter_heads._supports)."""
+    original = optimizer_module.build_own_filter_extractor
     if not with_head:
-        optimize.build_own_filter_extractor = lambda extractor: None
+        optimizer_module.build_own_filter_extractor = lambda extractor: None
     try:
-        optimizer = optimize.Optimizer(extractor, method, batch_size, preprocessing)
+        optimizer = optimizer_module.Optimizer(extractor, method, batch_size, preprocessing)
     finally:
-        optimize.build_own_filter_extractor = original
+        optimizer_module.build_own_filter_extractor = original
     if with_head and optimizer.model is extractor:
         return None
     assert optimizer.model is extractor or with_head, "a head was built where none was asked for"
@@ -64,7 +65,7 @@ def main():
     parser.add_argument("--precision", choices=("float32", "mixed"), default="float32")
     parser.add_argument("--json", type=Path, default=None)
     options = parser.parse_args()
-    heads.CONVOLUTION_HEADS_ON_GPU = True  # measure them wherever this runs
+    filter_heads.CONVOLUTION_HEADS_ON_GPU = True  # measure them wherever this runs
     info = machine()
     method = dataclasses.replace(METHODS[options.method].profiles["full"].settings, size=options.size,
                                  steps=options.steps, precision=options.precision)
@@ -87,7 +88,7 @@ def main():
             if None in times["head"]:
                 rows.append({"model": model_name, "layer": layer, "milliseconds_per_image_step":
                              {"whole layer": times["whole layer"]}, "speedup": None,
-                             "no_head": "this machine cannot differentiate the head (heads._supports)"})
+                             "no_head": "this machine cannot differentiate the head (filter_heads._supports)"})
                 print(f"{entry:<28} {min(times['whole layer']):>12.2f} {'none':>8} {'-':>6}   "
                       f"no head here: {rows[-1]['no_head']}", flush=True)
                 continue

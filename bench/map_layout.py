@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from throughput import machine  # noqa: E402
 
-from generator import neighbours  # noqa: E402
-from generator.runs import read_examples  # noqa: E402
+from generator.analysis import neighbours  # noqa: E402
+from generator.store.directory import read_examples  # noqa: E402
 
 K = neighbours.NUM_NEIGHBOURS
 

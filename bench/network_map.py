@@ -25,9 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from throughput import machine  # noqa: E402
 
 import generator  # noqa: E402,F401
-from generator import atlas, backends, circuits, neighbours, site  # noqa: E402
+from generator.analysis import circuits, neighbours
+from generator.build import pipeline
 from generator.config import AtlasConfig, resolve  # noqa: E402
-from generator.files import write_atomically  # noqa: E402
+from generator.model import backends
+from generator.site import pages  # noqa: E402
+from generator.store.files import write_atomically  # noqa: E402
 
 DEFAULT_LAYERS = "block1_conv2,block2_conv2,block3_conv3,block4_conv3,block5_conv3"
 
@@ -49,7 +52,7 @@ def timed_attribution(seconds_by_pair: dict[str, float]):
 
 
 def render_seconds(out: Path, with_map: bool, repeats: int) -> float:
-    """Median seconds of site.render(out), with or without the neighbours and the layer maps."""
+    """Median seconds of pages.render(out), with or without the neighbours and the layer maps."""
     originals = neighbours.for_site, neighbours.map_pages
     if not with_map:
         neighbours.for_site = lambda *arguments: None
@@ -58,7 +61,7 @@ def render_seconds(out: Path, with_map: bool, repeats: int) -> float:
         times = []
         for _ in range(repeats):
             started = time.perf_counter()
-            site.render(out)
+            pages.render(out)
             times.append(time.perf_counter() - started)
         return statistics.median(times)
     finally:
@@ -81,13 +84,13 @@ def main():
     settings = resolve(config, backends.gpu_available(), backends.fast_bfloat16())
     attribution_by_pair: dict[str, float] = {}
     timed_attribution(attribution_by_pair)
-    report = atlas.build(settings)
+    report = pipeline.build(settings)
     if sum(layer.num_built for layer in report.layers) == 0:
         sys.exit(f"{out} was already built: give a new --out, so that the build's phases are timed.")
     run = json.loads((out / "run.json").read_text())
     render_with = render_seconds(out, True, options.repeats)
     render_without = render_seconds(out, False, options.repeats)
-    site.render(out)  # leave the site as it was built
+    pages.render(out)  # leave the site as it was built
 
     phases = dict(report.phase_seconds)
     sampled = {layer["name"]: len(layer["filter_ids"]) for layer in run["layers"]}

@@ -20,12 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from throughput import machine  # noqa: E402
 
 import generator  # noqa: E402,F401
-from generator import backends  # noqa: E402
-from generator.extractors import build_extractor
-from generator.methods import METHODS  # noqa: E402
-from generator.models import load_model
-from generator.optimize import Optimizer  # noqa: E402
-from generator.precision import precision_policy
+from generator.model import backends  # noqa: E402
+from generator.model.extractors import build_extractor
+from generator.model.models import load_model
+from generator.model.precision import precision_policy
+from generator.optimisation.methods import METHODS  # noqa: E402
+from generator.optimisation.optimizer import Optimizer  # noqa: E402
 
 
 def milliseconds_per_image_step(precision: str, layer: str, size: int, batch_size: int, steps: int) -> float:

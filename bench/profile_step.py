@@ -19,11 +19,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from throughput import forward_flops, machine, matmul_rate  # noqa: E402
 
 import generator  # noqa: E402,F401
-from generator import backends  # noqa: E402
-from generator.extractors import build_extractor
-from generator.methods import MethodSettings  # noqa: E402
-from generator.models import load_model  # noqa: E402
-from generator.optimize import Optimizer  # noqa: E402
+from generator.model import backends  # noqa: E402
+from generator.model.extractors import build_extractor
+from generator.model.models import load_model  # noqa: E402
+from generator.optimisation.methods import MethodSettings  # noqa: E402
+from generator.optimisation.optimizer import Optimizer  # noqa: E402
 
 GROUPS = {"convolution": ("Conv2D", "Conv2DBackpropInput", "Conv2DWithBias", "FusedConv2D"),
           "depthwise convolution": ("DepthwiseConv2dNative", "DepthwiseConv2dNativeBackpropInput"),

@@ -25,8 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from throughput import machine  # noqa: E402
 
 import generator  # noqa: E402,F401
-from generator import atlas, backends, evaluate  # noqa: E402
+from generator.build import (
+    evaluate,  # noqa: E402
+    pipeline,
+)
 from generator.config import AtlasConfig, resolve  # noqa: E402
+from generator.model import backends
 
 
 def build_and_measure(method: str, options, out: Path) -> list[dict]:
@@ -42,7 +46,7 @@ def build_and_measure(method: str, options, out: Path) -> list[dict]:
                  "decay_after": options.fourier_decay_after, "views_ramp": options.fourier_views_ramp}
         rule = {name: value for name, value in given.items() if value is not None}
         settings = dataclasses.replace(settings, method=dataclasses.replace(settings.method, **rule))
-    report = atlas.build(settings)
+    report = pipeline.build(settings)
     seconds = {layer.name: layer.seconds for layer in report.layers}
     rows = []
     for quality in evaluate.evaluate(out):

@@ -21,11 +21,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import generator  # noqa: E402,F401
-from generator import evaluate, runs  # noqa: E402
-from generator.extractors import build_extractor
-from generator.models import load_model  # noqa: E402
-from generator.preprocessing import IMAGENET_MEAN_RGB
-from generator.site import collect  # noqa: E402
+from generator.build import evaluate
+from generator.model.extractors import build_extractor
+from generator.model.models import load_model  # noqa: E402
+from generator.model.preprocessing import IMAGENET_MEAN_RGB
+from generator.site.pages import collect  # noqa: E402
+from generator.store import directory  # noqa: E402
 
 ZERO_INPUT_RGB = {"caffe": np.array(IMAGENET_MEAN_RGB) / 255, "torch": np.array(IMAGENET_MEAN_RGB) / 255,
                   "tf": np.full(3, 0.5), "unit": np.zeros(3), "none": np.zeros(3)}
@@ -36,7 +37,7 @@ def main():
     parser.add_argument("site", type=Path)
     options = parser.parse_args()
     record = collect(options.site)
-    model = runs.read_run(options.site)["model"]
+    model = directory.read_run(options.site)["model"]
     loaded = load_model(model.get("source", model["name"]), model.get("weights_option", "default"))
     colour = ZERO_INPUT_RGB[loaded.preprocessing.name]
     print(f"flat image: RGB {np.round(colour, 3).tolist()} (the input that {loaded.preprocessing.name} preprocessing "

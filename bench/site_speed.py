@@ -38,9 +38,9 @@ return {dom_content_loaded_ms: navigation.domContentLoadedEventEnd, load_ms: nav
 
 
 def synthetic_site(out: Path, num_filters: int) -> Path:
-    from generator import atlas
+    from generator.build import pipeline
     from generator.config import AtlasConfig, resolve
-    from generator.quiet import keras
+    from generator.model.quiet_keras import keras
 
     inputs = keras.Input((None, None, 3))
     model = keras.Model(inputs, keras.layers.Conv2D(num_filters, 3, padding="same", name="wide")(inputs))
@@ -48,7 +48,7 @@ def synthetic_site(out: Path, num_filters: int) -> Path:
     model.save(path)
     config = AtlasConfig(model=str(path), method="classic", size=32, steps=1, profile="full", out=str(out),
                          batch_size=256)
-    atlas.build(resolve(config, has_gpu=False))
+    pipeline.build(resolve(config, has_gpu=False))
     return out
 
 

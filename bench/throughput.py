@@ -25,16 +25,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import generator  # noqa: E402,F401
-from generator import backends  # noqa: E402
-from generator.batching import choose_batch_size
-from generator.extractors import build_extractor
-from generator.heads import build_own_filter_extractor  # noqa: E402
-from generator.layers import layer_calls, output_shapes
-from generator.methods import MethodSettings  # noqa: E402
-from generator.models import load_model
-from generator.optimize import Optimizer
-from generator.precision import precision_policy
-from generator.quiet import keras  # noqa: E402
+from generator.model import backends  # noqa: E402
+from generator.model.extractors import build_extractor
+from generator.model.filter_heads import build_own_filter_extractor  # noqa: E402
+from generator.model.layers import layer_calls, output_shapes
+from generator.model.models import load_model
+from generator.model.precision import precision_policy
+from generator.model.quiet_keras import keras  # noqa: E402
+from generator.optimisation.batching import choose_batch_size
+from generator.optimisation.methods import MethodSettings  # noqa: E402
+from generator.optimisation.optimizer import Optimizer
 
 ops = keras.ops
 SEED_LAYERS = ("block2_sepconv1", "block4_sepconv1", "block12_sepconv1", "block14_sepconv1")

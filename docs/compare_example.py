@@ -23,7 +23,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 import generator  # noqa: F401  (sets the backend and quiets TensorFlow)
-from generator.quiet import keras
+from generator.model.quiet_keras import keras
 
 STEPS = (20, 300)
 BATCH = 32

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 import generator  # noqa: F401  (sets the backend and quiets TensorFlow)
-from generator.quiet import keras
+from generator.model.quiet_keras import keras
 
 inputs = keras.Input((28, 28, 1), name="digit")
 x = keras.layers.Rescaling(1 / 255, name="rescale")(inputs)

@@ -126,7 +126,7 @@ def build(
 
     options = dict(locals(), layers=split_layers(layers) if layers is not None else None)
     given = AtlasConfig(**{key: options[key] for key in CONFIG_KEYS})
-    from generator import zoo
+    from generator.build import zoo
 
     several = zoo.read_zoo(config) if config is not None else None
     if several is not None:  # [[models]] tables: each model into <out>/<slug>/, then the models index
@@ -144,23 +144,24 @@ def build(
 
 def build_one(merged, shard, dask, wait, force, estimate: bool = False):
     """One model's build from its merged config: settings, progress, the report; a preview's estimate."""
-    from generator import atlas, backends, machine
+    from generator.build import pipeline
     from generator.config import resolve
+    from generator.model import backends, machine
     from generator.progress import RichProgress
 
     settings = resolve(merged, backends.gpu_available(), backends.fast_bfloat16())
     for line in machine.first_lines(backends.machine_facts(), settings):
         typer.echo(line, err=True)
     with RichProgress() as progress:
-        report = atlas.build(settings, progress, shard=shard, dask=dask, wait=wait, force=force)
+        report = pipeline.build(settings, progress, shard=shard, dask=dask, wait=wait, force=force)
     typer.echo(f"Built {report.num_built} filters in {report.seconds:.0f} s. Open {report.out / 'index.html'}",
                err=True)
     if report.interrupted:
         typer.echo("Interrupted: finished batches are saved. Run the same command again to resume.", err=True)
         raise typer.Exit(130)
     if estimate and settings.profile == "preview" and report.num_built:
-        from generator import estimates
-        from generator.runs import read_run
+        from generator.build import estimates
+        from generator.store.directory import read_run
 
         run = read_run(report.out)
         if backends.gpu_available():
@@ -168,7 +169,7 @@ def build_one(merged, shard, dask, wait, force, estimate: bool = False):
         seconds = estimates.estimate_full_seconds(report, settings, run)
         total = sum(layer["num_filters"] for layer in run["layers"])
         typer.echo(f"The full atlas ({total} filters) would take about {seconds / 60:.0f} min "
-                   f"on this machine: {atlas.full_command(settings)}", err=True)
+                   f"on this machine: {pipeline.full_command(settings)}", err=True)
     return report
 
 
@@ -183,8 +184,8 @@ def list_layers(
         "--unsafe-deserialization", help="Load a model file's Lambda layers, which may run any code.")] = False,
 ):
     """List the layers you can pick: name, filters, output size, receptive field."""
-    from generator.layers import CLASS_LAYER_TYPES, SPATIAL_LAYER_TYPES, spatial_layers
-    from generator.models import UNSAFE_WARNING, load_model
+    from generator.model.layers import CLASS_LAYER_TYPES, SPATIAL_LAYER_TYPES, spatial_layers
+    from generator.model.models import UNSAFE_WARNING, load_model
 
     if unsafe_deserialization:
         typer.echo(f"warning: {UNSAFE_WARNING}", err=True)
@@ -210,13 +211,14 @@ def render(
 ):
     """Re-render the pages and atlas.json from a built directory (no model, no optimisation), merging in the
     finished units of other shards' directories first."""
-    from generator import runs, zoo, zoo_records
-    from generator import site as site_module
+    from generator.build import zoo
+    from generator.site import pages as site_module
+    from generator.store import directory, zoo_records
 
-    if (site / "compare.json").is_file() and not (site / runs.RUN_FILE).is_file() and not merge:
-        from generator import compare_site
+    if (site / "compare.json").is_file() and not (site / directory.RUN_FILE).is_file() and not merge:
+        from generator.site import compare_pages
 
-        record = compare_site.render(site)  # a comparison: its pages from compare.json
+        record = compare_pages.render(site)  # a comparison: its pages from compare.json
         typer.echo(f"Rendered the comparison of {len(record['layers'])} layers into {site / 'index.html'}", err=True)
         return
     if zoo_records.read_models(site) is not None or any(zoo_records.read_models(other) for other in merge):
@@ -225,9 +227,9 @@ def render(
         typer.echo(f"Rendered {count} filters of {len(records)} models into {site / 'index.html'}", err=True)
         return
     for other in merge:
-        copied = runs.merge_units(other, site)
-        with_examples = " and its dataset examples" if runs.copy_examples(other, site) else ""
-        runs.merge_notices(other, site)
+        copied = directory.merge_units(other, site)
+        with_examples = " and its dataset examples" if directory.copy_examples(other, site) else ""
+        directory.merge_notices(other, site)
         typer.echo(f"Merged {copied} units{with_examples} from {other}", err=True)
     record = site_module.render(site)
     count = sum(len(layer["filters"]) for layer in record["layers"])
@@ -240,7 +242,7 @@ def evaluate(
     filters: _option("Measure a subset (e.g. 0:64); it is also the comparison set.") = None,
 ):
     """Measure a built atlas: flat tiles, robust self-recognition and the negative check, per layer."""
-    from generator import evaluate as evaluation
+    from generator.build import evaluate as evaluation
 
     results = evaluation.evaluate(site, filters)
     typer.echo(evaluation.table(results))
@@ -261,7 +263,7 @@ def compare_command(
                                                                   "only (no model files needed).")] = False,
 ):
     """Compare two checkpoints filter by filter: a change score per filter, galleries most changed first."""
-    from generator import compare, zoo
+    from generator.build import compare, zoo
 
     if config is not None:
         for made in zoo.compare_all(config, out, weights=not no_weights):

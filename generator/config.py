@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.errors import AtlasError
-from generator.example_images import SHIPPED_EXAMPLES
-from generator.methods import DEFAULT_METHOD, METHODS, PROFILE_NAMES, MethodSettings
-from generator.objectives import DEFAULT_OBJECTIVE, OBJECTIVES
-from generator.preprocessing import PRESETS, PreprocessingChoice
+from generator.model.dataset_images import SHIPPED_EXAMPLES
+from generator.model.preprocessing import PRESETS, PreprocessingChoice
+from generator.optimisation.methods import DEFAULT_METHOD, METHODS, PROFILE_NAMES, MethodSettings
+from generator.optimisation.objectives import DEFAULT_OBJECTIVE, OBJECTIVES
 
 PROFILES = ("auto", *PROFILE_NAMES)
 PRECISIONS = ("auto", "float32", "mixed")

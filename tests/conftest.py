@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import generator  # noqa: F401  (sets the backend and quiets TensorFlow before keras is imported)
-from generator.models import load_model
+from generator.model.models import load_model
 
 
 @pytest.fixture(scope="session")

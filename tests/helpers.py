@@ -75,7 +75,7 @@ def planted_checkpoints(folder: Path, layer: str = "conv3", changed: tuple[int, 
     ``layer`` (every other weight the same); returns the two paths as --model takes them."""
     import numpy as np
 
-    from generator.models import build_tiny_cnn
+    from generator.model.models import build_tiny_cnn
 
     model = build_tiny_cnn()
     first = save_model(model, folder, "a")
@@ -90,7 +90,7 @@ def grayscale_cnn(size: int = 28, rescaling: bool = True):
     """A 1-channel CNN of fixed size: Rescaling(1/255) first (raw pixels in) unless ``rescaling`` is off."""
     import numpy as np
 
-    from generator.quiet import keras
+    from generator.model.quiet_keras import keras
 
     inputs = keras.Input((size, size, 1), name="digit")
     x = keras.layers.Rescaling(1 / 255, name="rescale")(inputs) if rescaling else inputs
@@ -107,7 +107,7 @@ def fourth_channel_cnn(size: int = 64):
     """4 input channels; filter 0 of ``bands`` reads only channel 4 (1-based), the others read all four."""
     import numpy as np
 
-    from generator.quiet import keras
+    from generator.model.quiet_keras import keras
 
     inputs = keras.Input((size, size, 4), name="bands_in")
     layer = keras.layers.Conv2D(3, 3, padding="same", name="bands")
@@ -126,7 +126,7 @@ def red_detector_cnn(size: int = 16):
     """Rescaling(1/255), then a conv whose filter 0 is red minus green minus blue (in [0, 1] units)."""
     import numpy as np
 
-    from generator.quiet import keras
+    from generator.model.quiet_keras import keras
 
     inputs = keras.Input((size, size, 3), name="photo")
     x = keras.layers.Rescaling(1 / 255, name="rescale")(inputs)
@@ -144,7 +144,7 @@ def transfer_learning_model(size: int = 32):
     wraps a keras.applications trunk)."""
     import numpy as np
 
-    from generator.quiet import keras
+    from generator.model.quiet_keras import keras
 
     inputs = keras.Input((size, size, 3))
     x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="block_1_conv")(inputs)
@@ -166,7 +166,7 @@ def silent_filter_cnn(size: int = 16):
     leaves it at zero: silent), filter 1's all positive (it fires), filter 2's mixed."""
     import numpy as np
 
-    from generator.quiet import keras
+    from generator.model.quiet_keras import keras
 
     inputs = keras.Input((size, size, 3))
     early = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv1")
@@ -186,7 +186,7 @@ def brightness_cnn():
     channels' mean minus 0.5): its best image is as bright as can be."""
     import numpy as np
 
-    from generator.quiet import keras
+    from generator.model.quiet_keras import keras
 
     inputs = keras.Input((None, None, 3), name="photo")
     x = keras.layers.Rescaling(1 / 255, name="rescale")(inputs)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 import generator  # noqa: F401  (sets the backend and quiets TensorFlow before keras is imported)
-from generator.quiet import keras
+from generator.model.quiet_keras import keras
 
 layers = keras.layers
 

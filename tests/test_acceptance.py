@@ -5,7 +5,7 @@ import json
 import pytest
 from sitecheck import broken_links
 
-from generator import atlas
+from generator.build import pipeline
 from generator.config import AtlasConfig, resolve
 
 
@@ -14,7 +14,7 @@ from generator.config import AtlasConfig, resolve
 def test_block1_conv1_every_filter_moves_the_right_way(tmp_path, method):
     config = AtlasConfig(model="vgg16-hed", method=method, layers=("block1_conv1",), filters="all", steps=10,
                          size=64, out=str(tmp_path))
-    atlas.build(resolve(config, has_gpu=False))
+    pipeline.build(resolve(config, has_gpu=False))
     record = json.loads((tmp_path / "atlas.json").read_text())
     filters = record["layers"][0]["filters"]
     assert len(filters) == 64
@@ -32,7 +32,7 @@ def test_fourier_preview_of_a_real_layer(tmp_path):
     config = AtlasConfig(model="vgg16-hed", layers=("block3_conv3",), filters="0:4", steps=16, out=str(tmp_path))
     settings = resolve(config, has_gpu=False)
     assert settings.method.name == "fourier" and settings.method.target == "leaky"
-    atlas.build(settings)
+    pipeline.build(settings)
     filters = json.loads((tmp_path / "atlas.json").read_text())["layers"][0]["filters"]
     assert all(e["positive"]["activation_after"] > e["positive"]["activation_before"] for e in filters)
     assert all(e["negative"]["activation_after"] < e["negative"]["activation_before"] for e in filters)

@@ -9,19 +9,19 @@ import sys
 import numpy as np
 import pytest
 
-from generator import backends
-from generator.extractors import build_extractor
-from generator.methods import MethodSettings
-from generator.preprocessing import PRESETS
+from generator.model import backends
+from generator.model.extractors import build_extractor
+from generator.model.preprocessing import PRESETS
+from generator.optimisation.methods import MethodSettings
 
 SCRIPT = """
 import json, sys
 import generator
-from generator.methods import MethodSettings
-from generator.extractors import build_extractor
-from generator.preprocessing import PRESETS
-from generator.models import load_model
-from generator.optimize import Optimizer
+from generator.optimisation.methods import MethodSettings
+from generator.model.extractors import build_extractor
+from generator.model.preprocessing import PRESETS
+from generator.model.models import load_model
+from generator.optimisation.optimizer import Optimizer
 method = MethodSettings(**json.loads(sys.argv[1]))
 extractor = build_extractor(load_model("tiny-cnn"), "conv3", method.target)
 result = Optimizer(extractor, method, 4, PRESETS["unit"], layer_key=9).run([0, 5, 9], [1.0, -1.0, 1.0])
@@ -44,7 +44,7 @@ def other_backend() -> str:
 def test_tensorflow_and_jax_agree(tiny, method):
     from dataclasses import asdict
 
-    from generator.optimize import Optimizer
+    from generator.optimisation.optimizer import Optimizer
 
     extractor = build_extractor(tiny, "conv3", method.target)
     here = Optimizer(extractor, method, 4, PRESETS["unit"], layer_key=9).run([0, 5, 9], [1.0, -1.0, 1.0])
@@ -86,7 +86,7 @@ def test_cpu_flags_are_read_on_linux():
 def test_machine_facts_are_this_backend_and_the_gpus_nvidia_smi_lists(tmp_path, monkeypatch):
     from helpers import path_without_nvidia_smi, write_nvidia_smi
 
-    from generator.machine import GpuListing
+    from generator.model.machine import GpuListing
 
     write_nvidia_smi(tmp_path)
     monkeypatch.setenv("PATH", path_without_nvidia_smi(tmp_path))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from generator import backends
+from generator.model import backends
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,10 +82,10 @@ def test_profile_step_sums_op_time_by_group(tmp_path):
 def test_site_size_measures_every_byte_and_projects_by_filters(tmp_path):
     from helpers import tiny_settings
 
-    from generator import atlas
+    from generator.build import pipeline
 
     site = tmp_path / "site"
-    atlas.build(tiny_settings(site, layers=("conv3",), filters="0:4", steps=2))
+    pipeline.build(tiny_settings(site, layers=("conv3",), filters="0:4", steps=2))
     output = tmp_path / "size.json"
     run_bench("site_size.py", str(site), "--json", str(output))
     result = json.loads(output.read_text())
@@ -112,11 +112,11 @@ def test_contrast_of_tiles_at_half_contrast_is_half(tmp_path):
     from helpers import tiny_settings
     from PIL import Image
 
-    from generator import atlas
-    from generator.site import collect
+    from generator.build import pipeline
+    from generator.site.pages import collect
 
     site, faded = tmp_path / "site", tmp_path / "faded"
-    atlas.build(tiny_settings(site, layers=("conv3",), filters="0:4", steps=4))
+    pipeline.build(tiny_settings(site, layers=("conv3",), filters="0:4", steps=4))
     shutil.copytree(site, faded)
     for entry in collect(faded)["layers"][0]["filters"]:  # every positive tile blended halfway to mid-grey
         path = faded / entry["positive"]["image"]
@@ -135,10 +135,10 @@ def test_contrast_of_tiles_at_half_contrast_is_half(tmp_path):
 def test_map_weight_of_a_whole_layer_is_what_its_map_loads(tmp_path):
     from helpers import tiny_settings, write_planted_images
 
-    from generator import atlas
+    from generator.build import pipeline
 
     site = tmp_path / "site"
-    atlas.build(tiny_settings(site, layers=("conv1", "conv3"), filters="0:8", steps=2,
+    pipeline.build(tiny_settings(site, layers=("conv1", "conv3"), filters="0:8", steps=2,
                               examples=str(write_planted_images(tmp_path / "photos"))))
     output = tmp_path / "map.json"
     run_bench("map_weight.py", str(site), "--json", str(output))

@@ -14,7 +14,7 @@ import pytest
 from helpers import tiny_settings, write_planted_images
 from sitecheck import broken_links
 
-from generator import atlas
+from generator.build import pipeline
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -29,7 +29,7 @@ def site(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("served")
     out = root / "atlas-demo"
     photos = write_planted_images(tmp_path_factory.mktemp("photos"))
-    atlas.build(tiny_settings(out, layers=("conv1", "conv3"), batch_size=8, steps=4, examples=str(photos),
+    pipeline.build(tiny_settings(out, layers=("conv1", "conv3"), batch_size=8, steps=4, examples=str(photos),
                               facets=2))
     return out
 
@@ -270,7 +270,7 @@ def test_the_search_box_finds_a_class_unit_by_its_name(browser, tmp_path_factory
     out = tmp_path_factory.mktemp("classes") / "atlas"
     labels = out.parent / "labels.txt"
     labels.write_text("cat\ndog\nsea bird\nfish\n")
-    atlas.build(tiny_settings(out, layers=("logits",), steps=4, labels=str(labels)))
+    pipeline.build(tiny_settings(out, layers=("logits",), steps=4, labels=str(labels)))
     open_page(browser, (out / "layers/logits/index.html").as_uri())
     search = browser.find_element("id", "jump-input")
     search.send_keys("Bird", Keys.ENTER)
@@ -287,7 +287,7 @@ def test_silent_filters_are_dimmed_hidden_with_s_counted_and_lead_with_their_rea
     work = tmp_path_factory.mktemp("silent")
     photos = write_planted_images(work / "photos")
     out = work / "atlas"
-    atlas.build(tiny_settings(out, model=save_model(silent_filter_cnn(), work, "silent"), layers=("late",), steps=8,
+    pipeline.build(tiny_settings(out, model=save_model(silent_filter_cnn(), work, "silent"), layers=("late",), steps=8,
                               examples=str(photos)))
     open_page(browser, (out / "index.html").as_uri())
     assert browser.find_element("css selector", "td.silent-count").text == "1"
@@ -333,7 +333,7 @@ def zoo_site(tmp_path_factory) -> Path:
     """Two checkpoints of tiny-cnn (two conv3 filters given new weights) in one multi-model site, compared."""
     from helpers import planted_checkpoints
 
-    from generator import zoo
+    from generator.build import zoo
     from generator.config import AtlasConfig, resolve
 
     work = tmp_path_factory.mktemp("zoo-served")
@@ -347,7 +347,7 @@ def zoo_site(tmp_path_factory) -> Path:
                       f'[[compare]]\na = "before"\nb = "after"\n')
     root = work / "zoo"
     zoo.build(zoo.read_zoo(config), AtlasConfig(), root,
-              lambda model, settings, shard: atlas.build(resolve(settings, has_gpu=False), shard=shard))
+              lambda model, settings, shard: pipeline.build(resolve(settings, has_gpu=False), shard=shard))
     return root
 
 

@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 from helpers import tiny_settings
 
-from generator import atlas, circuit_records, circuits
-from generator.layers import LayerInfo
-from generator.models import LoadedModel, load_model
-from generator.preprocessing import PRESETS
-from generator.quiet import keras
+from generator.analysis import circuits
+from generator.build import pipeline
+from generator.model.layers import LayerInfo
+from generator.model.models import LoadedModel, load_model
+from generator.model.preprocessing import PRESETS
+from generator.model.quiet_keras import keras
+from generator.store import circuit_records
 
 EXCITER, INHIBITOR, TARGET = 5, 1, 2  # filter 2 of the second layer reads filter 5 (+) and filter 1 (-) only
 
@@ -118,7 +120,7 @@ def test_an_attribution_pair_without_dataset_examples_is_left_out(tmp_path):
 
 
 def test_the_atlas_lists_each_filters_circuit_with_links_to_built_pages(tmp_path):
-    atlas.build(tiny_settings(tmp_path, layers=("conv1", "conv2"), filters="0:5", steps=2))
+    pipeline.build(tiny_settings(tmp_path, layers=("conv1", "conv2"), filters="0:5", steps=2))
     record = json.loads((tmp_path / "atlas.json").read_text())
     first, second = record["layers"]
     weights = circuits.weight_strengths(load_model("tiny-cnn"), "conv1", "conv2")

@@ -126,7 +126,7 @@ def test_the_first_lines_say_what_runs_and_warn_of_a_gpu_the_backend_cannot_see(
                                                                                  warned):
     from helpers import path_without_nvidia_smi, write_nvidia_smi
 
-    from generator import backends
+    from generator.model import backends
 
     if backends.gpu_available():
         pytest.skip("checks a machine whose backend sees no GPU")
@@ -202,7 +202,7 @@ def test_offline_imagenet_weights_say_which_file_goes_where(tmp_path, monkeypatc
 def test_strange_layer_names_stay_inside_the_site_and_are_escaped(tmp_path):
     from sitecheck import broken_links
 
-    from generator.quiet import keras
+    from generator.model.quiet_keras import keras
 
     # TensorFlow's name scopes allow only [A-Za-z0-9_.\\/>-]: the extractor renames the others (extractors.py).
     # "a b" and "a_b" slug alike, yet get their own files. Keras itself refuses "/" in a layer name.
@@ -234,18 +234,18 @@ def test_strange_layer_names_stay_inside_the_site_and_are_escaped(tmp_path):
 
 
 def test_an_unexpected_failure_is_one_line_too(tmp_path, monkeypatch):
-    from generator import atlas
+    from generator.build import pipeline
 
     def broken(*arguments, **keywords):
         raise RuntimeError("something inside broke")
 
-    monkeypatch.setattr(atlas, "build", broken)
+    monkeypatch.setattr(pipeline, "build", broken)
     assert_one_line_error(*run(*TINY, "--out", tmp_path), "something inside broke")
 
 
 def unsupported_models(folder):
     """Model files the atlas cannot take, each with what its one line says."""
-    from generator.quiet import keras
+    from generator.model.quiet_keras import keras
 
     folder.mkdir(parents=True, exist_ok=True)
     image, other = keras.Input((16, 16, 3)), keras.Input((16, 16, 3))

@@ -1,4 +1,4 @@
-"""compare.py, compare_weights.py and compare_site.py: a planted pair of checkpoints (tiny-cnn, and a copy in
+"""compare.py, compare_weights.py and compare_pages.py: a planted pair of checkpoints (tiny-cnn, and a copy in
 which two filters of conv3 got new weights) compared filter by filter."""
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from helpers import planted_checkpoints, tiny_settings, write_planted_images
 from sitecheck import broken_links
 from typer.testing import CliRunner
 
-from generator import atlas, compare, compare_site
+from generator.build import compare, pipeline
 from generator.cli import app
 from generator.errors import AtlasError
+from generator.site import compare_pages
 
 CHANGED = (3, 9)
 
@@ -27,7 +28,7 @@ def pair(tmp_path_factory) -> tuple[Path, Path]:
     sites = []
     for name, model in zip(("a", "b"), planted_checkpoints(work, "conv3", CHANGED)):
         sites.append(work / f"site-{name}")
-        atlas.build(tiny_settings(sites[-1], model=model, layers=("conv1", "conv3"), steps=2, batch_size=8,
+        pipeline.build(tiny_settings(sites[-1], model=model, layers=("conv1", "conv3"), steps=2, batch_size=8,
                                   examples=str(photos)))
     return sites[0], sites[1]
 
@@ -54,7 +55,7 @@ def test_the_two_filters_given_new_weights_rank_first_and_every_other_filter_sco
     assert 'id="checkpoint-a"' in page and 'id="checkpoint-b"' in page and "Real patches" in page
     assert all(f"{side}/tiles/conv3/{ranking[0]:04d}-positive.png" in page for side in ("a", "b"))
     assert broken_links(out) == []  # page-relative, inside the comparison: it works from file:// and a sub-path
-    assert json.loads((out / compare_site.COMPARE_FILE).read_text()) == record
+    assert json.loads((out / compare_pages.COMPARE_FILE).read_text()) == record
 
 
 def test_each_part_alone_ranks_the_changed_filters_first(pair, tmp_path):

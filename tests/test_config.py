@@ -122,7 +122,7 @@ def test_precision_auto_is_mixed_only_where_bfloat16_is_native():
 
 
 def test_preprocessing_is_read_from_options_and_from_the_config_file(tmp_path):
-    from generator.preprocessing import PreprocessingChoice
+    from generator.model.preprocessing import PreprocessingChoice
 
     assert resolve(AtlasConfig(), has_gpu=False).preprocessing is None
     given = resolve(AtlasConfig(preprocessing="tf", input_range="0:255", mean="1,2,3", std="4"), has_gpu=False)

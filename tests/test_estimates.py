@@ -5,15 +5,16 @@ import math
 import pytest
 from helpers import tiny_settings
 
-from generator import atlas, backends, estimates, workers
+from generator.build import estimates, pipeline, workers
 from generator.config import FACETS_IN_FULL, auto_size
-from generator.methods import METHODS, MethodSettings
+from generator.model import backends
+from generator.optimisation.methods import METHODS, MethodSettings
 
 
 def test_on_a_cpu_the_estimate_scales_work_and_counts_compilation_once(tmp_path, monkeypatch):
     monkeypatch.setattr(backends, "gpu_available", lambda: False)
     settings = tiny_settings(tmp_path / "site", method="fourier", steps=8, size=16, profile="preview")
-    report = atlas.BuildReport(out=tmp_path, layers=[atlas.LayerReport("conv3", 16, num_built=4, seconds=10.0,
+    report = pipeline.BuildReport(out=tmp_path, layers=[pipeline.LayerReport("conv3", 16, num_built=4, seconds=10.0,
                                                                        compile_seconds=6.0)])
     run = {"layers": [{"name": "conv3", "num_filters": 16, "receptive_field": 10, "image_size": 16}]}
     full = METHODS["fourier"].profiles["full"]
@@ -34,7 +35,7 @@ def test_on_a_gpu_the_estimate_times_the_full_step_and_counts_every_batch(tmp_pa
 
     monkeypatch.setattr(workers, "time_steps", time_steps)
     settings = tiny_settings(tmp_path / "site", method="fourier", steps=8, size=16, profile="preview")
-    report = atlas.BuildReport(out=tmp_path, layers=[atlas.LayerReport("conv3", 600, num_built=4, seconds=99.0)])
+    report = pipeline.BuildReport(out=tmp_path, layers=[pipeline.LayerReport("conv3", 600, num_built=4, seconds=99.0)])
     run = {"layers": [{"name": "conv3", "num_filters": 600, "receptive_field": 10, "image_size": 16}]}
     full = METHODS["fourier"].profiles["full"]
     # the full build's units on a GPU: 256, 256 and 88 filters; two signs each, in batches of 200 images

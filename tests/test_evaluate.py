@@ -3,10 +3,10 @@
 import numpy as np
 from PIL import Image
 
-from generator.evaluate import evaluate_layer, self_recognition
-from generator.models import LoadedModel
-from generator.preprocessing import PRESETS
-from generator.quiet import keras
+from generator.build.evaluate import evaluate_layer, self_recognition
+from generator.model.models import LoadedModel
+from generator.model.preprocessing import PRESETS
+from generator.model.quiet_keras import keras
 
 COLOURS = {"red": (230, 20, 20), "green": (20, 230, 20), "blue": (20, 20, 230)}
 
@@ -57,8 +57,8 @@ def test_the_builds_silent_status_decides_which_filters_fire(tmp_path):
 
 
 def test_wider_views_turn_and_scale_further(tmp_path):
-    from generator import transforms
-    from generator.evaluate import VIEWS
+    from generator.build.evaluate import VIEWS
+    from generator.optimisation import transforms
 
     def largest_turn(name):
         rows = transforms.draw_batch(transforms.robustness(*VIEWS[name]),
@@ -96,8 +96,8 @@ def test_self_recognition_counts_the_diagonal():
 
 
 def test_tiles_are_read_back_with_the_models_channels(tmp_path):
-    from generator.evaluate import load_tile
-    from generator.tiles import channel_strip, encode_png
+    from generator.build.evaluate import load_tile
+    from generator.store.tiles import channel_strip, encode_png
 
     bands = np.random.default_rng(5).integers(0, 256, (8, 8, 4), dtype=np.uint8)
     (tmp_path / "strip.png").write_bytes(encode_png(channel_strip(bands)))

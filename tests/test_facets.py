@@ -10,12 +10,13 @@ import pytest
 from helpers import tiny_settings
 from sitecheck import broken_links
 
-from generator import atlas, facets
-from generator.extractors import build_extractor
-from generator.methods import METHODS
-from generator.models import load_model
-from generator.optimize import Optimizer
-from generator.quiet import keras
+from generator.analysis import facets
+from generator.build import pipeline
+from generator.model.extractors import build_extractor
+from generator.model.models import load_model
+from generator.model.quiet_keras import keras
+from generator.optimisation.methods import METHODS
+from generator.optimisation.optimizer import Optimizer
 
 FILTERS = [0, 1, 2, 3]
 METHOD = dataclasses.replace(METHODS["fourier"].profiles["full"].settings, size=32, steps=128)
@@ -65,7 +66,7 @@ def test_a_batch_of_facets_equals_each_filter_alone():
 
 
 def test_the_site_shows_each_filters_facets(tmp_path):
-    atlas.build(tiny_settings(tmp_path, layers=("conv2",), filters="0:3", steps=2, facets=3))
+    pipeline.build(tiny_settings(tmp_path, layers=("conv2",), filters="0:3", steps=2, facets=3))
     record = json.loads((tmp_path / "atlas.json").read_text())
     [layer] = record["layers"]
     assert layer["has_facets"] and all(len(entry["facets"]) == 3 for entry in layer["filters"])
@@ -74,7 +75,7 @@ def test_the_site_shows_each_filters_facets(tmp_path):
     assert 'id="facet-switch"' in (tmp_path / layer["page"]).read_text()
     assert broken_links(tmp_path) == []
     written = (tmp_path / layer["filters"][0]["facets"][0]["image"]).stat().st_mtime_ns
-    atlas.build(tiny_settings(tmp_path, layers=("conv2",), filters="0:3", steps=2, facets=3))
+    pipeline.build(tiny_settings(tmp_path, layers=("conv2",), filters="0:3", steps=2, facets=3))
     assert (tmp_path / layer["filters"][0]["facets"][0]["image"]).stat().st_mtime_ns == written  # resumed
 
 

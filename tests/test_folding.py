@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from generator import backends
-from generator.extractors import build_extractor
-from generator.folding import FoldedAway, fold_batch_norms, foldable_pairs
-from generator.heads import build_own_filter_extractor
-from generator.models import LoadedModel
-from generator.preprocessing import PRESETS
-from generator.quiet import keras
+from generator.model import backends
+from generator.model.extractors import build_extractor
+from generator.model.filter_heads import build_own_filter_extractor
+from generator.model.folding import FoldedAway, fold_batch_norms, foldable_pairs
+from generator.model.models import LoadedModel
+from generator.model.preprocessing import PRESETS
+from generator.model.quiet_keras import keras
 
 
 def batch_norm_cnn(seed: int = 3):
@@ -104,7 +104,7 @@ def test_extractors_are_folded_and_their_own_filter_heads_read_the_folded_graph(
 
 
 def test_folding_keeps_mixed_precision():
-    from generator.precision import precision_policy
+    from generator.model.precision import precision_policy
 
     with precision_policy("mixed"):
         model = batch_norm_cnn()

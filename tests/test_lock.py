@@ -16,7 +16,7 @@ import pytest
 from sitecheck import broken_links
 from typer.testing import CliRunner
 
-from generator import lock
+from generator.build import lock
 from generator.cli import app
 from generator.errors import AtlasError
 
@@ -36,7 +36,7 @@ REFUSAL = re.compile(r"^error: another build \(pid (\d+) on host (\S+)\) is writ
 PROBE = """
 import os, sys, time
 from pathlib import Path
-from generator import tiles
+from generator.store import tiles
 log, gate, stall, slow = (os.environ.get(name) for name in ("PROBE_LOG", "PROBE_GATE", "PROBE_STALL_AFTER",
                                                              "PROBE_SLOW_PARTIAL_RENDER"))
 real, manifests = tiles.write_atomically, []
@@ -55,14 +55,14 @@ def write_atomically(path, data):
         if stall and len(manifests) >= int(stall):
             time.sleep(600)
 tiles.write_atomically = write_atomically
-from generator import site
-real_collect = site.collect
+from generator.site import pages
+real_collect = pages.collect
 def collect(out):
     record = real_collect(out)
     if slow and any(len(layer["filters"]) < layer["num_planned"] for layer in record["layers"]):
         time.sleep(float(slow))
     return record
-site.collect = collect
+pages.collect = collect
 from generator.cli import app
 app(prog_name="atlas")
 """
@@ -289,7 +289,7 @@ def test_two_shards_in_parallel_into_one_directory_render_the_one_process_atlas(
 
 def other_model(path: Path) -> Path:
     """A small model file with other layers than tiny-cnn's."""
-    from generator.quiet import keras
+    from generator.model.quiet_keras import keras
 
     inputs = keras.Input((None, None, 3))
     x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="edges")(inputs)
@@ -311,13 +311,13 @@ def test_another_model_is_refused_unchanged_and_force_moves_the_old_atlas_aside(
     errors = [line for line in refused.output.splitlines() if line.startswith("error:")]
     assert errors == [(f"error: {out}/ holds the atlas of another model (tiny-cnn, weights seeded), not other.keras "
                        f"(weights file): use another --out, or --force to move the old atlas aside (to "
-                       f"site.old-<time>/ beside it)")], refused.output
+                       f"pages.old-<time>/ beside it)")], refused.output
     assert snapshot(out) == before  # nothing changed on disk
     assert sorted(path.name for path in tmp_path.iterdir()) == ["other.keras", "site"]
 
     forced = runner.invoke(app, [*other, "--force"])
     assert forced.exit_code == 0, forced.output
-    (aside,) = tmp_path.glob("site.old-*")
+    (aside,) = tmp_path.glob("pages.old-*")
     assert f"Moved the atlas of tiny-cnn (weights seeded) aside to {aside}/" in forced.output
     assert snapshot(aside) == before  # the old atlas, whole
     record = json.loads((out / "atlas.json").read_text())

@@ -3,9 +3,9 @@
 import pytest
 from helpers import path_without_nvidia_smi, tiny_settings, write_nvidia_smi
 
-from generator import machine
 from generator.config import AtlasConfig, resolve
-from generator.machine import GpuListing, MachineFacts
+from generator.model import machine
+from generator.model.machine import GpuListing, MachineFacts
 
 H200 = GpuListing("NVIDIA H200", 143771)
 H100 = GpuListing("NVIDIA H100 80GB HBM3", 81559)

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from generator import backends
 from generator.errors import AtlasError
-from generator.extractors import build_extractor
-from generator.layers import receptive_fields, select_layers, spatial_layers
-from generator.models import load_model
-from generator.quiet import keras
+from generator.model import backends
+from generator.model.extractors import build_extractor
+from generator.model.layers import receptive_fields, select_layers, spatial_layers
+from generator.model.models import load_model
+from generator.model.quiet_keras import keras
 
 
 def test_layers_of_the_tiny_cnn(tiny):
@@ -79,7 +79,7 @@ def test_unreadable_weights_file(tmp_path):
 
 
 def _gradient_norm(extractor, images, filter_id):
-    from generator.objectives import mean_activation
+    from generator.optimisation.objectives import mean_activation
 
     ops = keras.ops
     weights = backends.model_weights(extractor)
@@ -133,7 +133,7 @@ def test_a_model_files_preprocessing_is_detected_from_its_first_layer(tmp_path, 
 
 
 def test_a_declared_preprocessing_replaces_the_models_own(tmp_path, tiny):
-    from generator.preprocessing import PreprocessingChoice
+    from generator.model.preprocessing import PreprocessingChoice
 
     declared = load_model("tiny-cnn", choice=PreprocessingChoice(input_range=(0.0, 255.0), mean=(10.0,)))
     assert declared.preprocessing_declared and declared.preprocessing_reason == "as declared"

@@ -10,13 +10,14 @@ from helpers import tiny_settings, write_planted_images
 from PIL import Image
 from sitecheck import broken_links
 
-from generator import atlas, examples, neighbours
+from generator.analysis import dataset_examples, neighbours
+from generator.build import pipeline
 from generator.config import ExampleSettings
-from generator.layers import LayerInfo
-from generator.models import LoadedModel
-from generator.preprocessing import PRESETS
+from generator.model.layers import LayerInfo
+from generator.model.models import LoadedModel
+from generator.model.preprocessing import PRESETS
+from generator.model.quiet_keras import keras
 from generator.progress import Progress
-from generator.quiet import keras
 
 TWIN, OTHER_TWIN, FLIPPED = 0, 3, 5  # filter 3 is a copy of filter 0, filter 5 its sign-flipped copy
 
@@ -64,7 +65,7 @@ def scanned(tmp_path_factory):
     out = tmp_path_factory.mktemp("scan")
     settings = ExampleSettings(source=str(write_random_images(tmp_path_factory.mktemp("images"))), num_examples=3,
                                image_size=16, batch_size=4)
-    record = examples.scan(planted_model(), [LAYER], settings, out, Progress())
+    record = dataset_examples.scan(planted_model(), [LAYER], settings, out, Progress())
     return out, settings, record
 
 
@@ -80,9 +81,9 @@ def test_the_scan_keeps_each_images_maximum_per_filter(scanned):
 
 def test_an_interrupted_scan_resumes_with_the_same_fingerprints(scanned, tmp_path):
     out, settings, record = scanned
-    assert examples.scan(planted_model(), [LAYER], settings, tmp_path, Progress(), StopAfter(2)) is None
+    assert dataset_examples.scan(planted_model(), [LAYER], settings, tmp_path, Progress(), StopAfter(2)) is None
     assert not (tmp_path / neighbours.FINGERPRINTS_FILE).exists()
-    examples.scan(planted_model(), [LAYER], settings, tmp_path, Progress())
+    dataset_examples.scan(planted_model(), [LAYER], settings, tmp_path, Progress())
     np.testing.assert_array_equal(neighbours.read_fingerprints(tmp_path)["planted"],
                                   neighbours.read_fingerprints(out)["planted"])
 
@@ -116,7 +117,7 @@ def test_a_filter_that_never_varies_has_no_neighbours():
 def test_the_site_lists_neighbours_and_draws_each_layers_map(tmp_path):
     photos = write_planted_images(tmp_path / "photos")
     out = tmp_path / "site"
-    atlas.build(tiny_settings(out, layers=("conv1",), steps=2, examples=str(photos)))
+    pipeline.build(tiny_settings(out, layers=("conv1",), steps=2, examples=str(photos)))
     record = json.loads((out / "atlas.json").read_text())
     [layer] = record["layers"]
     assert [point["id"] for point in layer["map"]["points"]] == list(range(8))
@@ -130,7 +131,8 @@ def test_the_site_lists_neighbours_and_draws_each_layers_map(tmp_path):
 
 def test_each_point_of_the_map_shows_its_own_filter_in_the_sprite(tmp_path):
     out = tmp_path / "site"
-    atlas.build(tiny_settings(out, layers=("conv1",), steps=2, examples=str(write_planted_images(tmp_path / "photos"))))
+    photos = str(write_planted_images(tmp_path / "photos"))
+    pipeline.build(tiny_settings(out, layers=("conv1",), steps=2, examples=photos))
     [layer] = json.loads((out / "atlas.json").read_text())["layers"]
     sprite = np.asarray(Image.open(out / layer["map"]["sprite"]).convert("RGB"), dtype=float)
     size = neighbours.MAP_THUMBNAIL

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from helpers import tiny_settings
 
-from generator.extractors import build_extractor
-from generator.methods import METHODS, MethodSettings
-from generator.optimize import Optimizer
-from generator.parameterisations import image_generator
-from generator.preprocessing import PRESETS
+from generator.model.extractors import build_extractor
+from generator.model.preprocessing import PRESETS
+from generator.optimisation.methods import METHODS, MethodSettings
+from generator.optimisation.optimizer import Optimizer
+from generator.optimisation.parameterisations import image_generator
 
 METHOD = MethodSettings(name="classic", steps=6, learning_rate=10.0, size=16, target="output", seed=3)
 # The keys before there was an objective to choose: the default must leave every unit key (and so every

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from generator.parameterisations import FourierParameterisation, PixelParameterisation, image_generator
-from generator.quiet import keras
+from generator.model.quiet_keras import keras
+from generator.optimisation.parameterisations import FourierParameterisation, PixelParameterisation, image_generator
 
 
 def test_fourier_round_trips_a_known_image():
@@ -51,7 +51,7 @@ def test_other_channel_counts_are_parameterised_without_colour_decorrelation(num
 
 
 def test_maco_keeps_a_natural_magnitude_whatever_the_phase():
-    from generator.parameterisations import MacoParameterisation, natural_magnitude
+    from generator.optimisation.parameterisations import MacoParameterisation, natural_magnitude
 
     magnitude = natural_magnitude(32)
     frequency = np.sqrt(np.fft.fftfreq(32)[:, None] ** 2 + np.fft.fftfreq(32)[None, :] ** 2)
@@ -71,7 +71,7 @@ def test_maco_keeps_a_natural_magnitude_whatever_the_phase():
 
 
 def test_fourier_with_a_contrast_starts_at_that_contrast_whatever_the_scale_of_its_parameters():
-    from generator.parameterisations import standardised
+    from generator.optimisation.parameterisations import standardised
 
     contrasted = FourierParameterisation(16, contrast=2.0)
     params = contrasted.initial([image_generator(0, 0, 1), image_generator(0, 0, 2)])
@@ -87,7 +87,7 @@ def test_fourier_with_a_contrast_starts_at_that_contrast_whatever_the_scale_of_i
 def test_a_lower_decay_power_gives_the_high_frequencies_more_of_the_image():
     """The same parameters through 1/frequency**p: with a lower p, fine detail (the upper half of the frequencies)
     holds a larger share of the decorrelated image's energy; the method setting reaches the parameterisation."""
-    from generator.methods import MethodSettings, fourier_spectrum
+    from generator.optimisation.methods import MethodSettings, fourier_spectrum
 
     def high_frequency_share(decay_power: float) -> float:
         settings = MethodSettings(name="fourier", steps=1, learning_rate=0.05, size=32, decay_power=decay_power)

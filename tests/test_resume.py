@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from helpers import tiny_settings
 
-from generator import atlas, tiles
+from generator.build import pipeline
 from generator.errors import AtlasError
-from generator.preprocessing import PRESETS
+from generator.model.preprocessing import PRESETS
+from generator.store import tiles
 
 ARGUMENTS = ["build", "--model", "tiny-cnn", "--layers", "conv1,conv3", "--size", "16", "--steps", "40",
              "--batch-size", "2", "--profile", "full", "--method", "fourier"]
@@ -67,10 +68,10 @@ def test_full_disk_stops_cleanly_and_resume_finishes(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tiles, "write_atomically", failing_write)
     with pytest.raises(AtlasError, match="No space left on device"):
-        atlas.build(settings)
+        pipeline.build(settings)
     assert len(manifests(tmp_path)) == 2  # units 0-3 and 4-7 are done
     monkeypatch.setattr(tiles, "write_atomically", real_write)
-    report = atlas.build(settings)
+    report = pipeline.build(settings)
     assert report.num_built == 8
     record = json.loads((tmp_path / "atlas.json").read_text())
     assert [entry["id"] for entry in record["layers"][0]["filters"]] == list(range(16))
@@ -79,10 +80,10 @@ def test_full_disk_stops_cleanly_and_resume_finishes(tmp_path, monkeypatch):
 def test_a_diverging_filter_is_marked_non_finite_and_the_others_finish():
     import numpy as np
 
-    from generator.methods import MethodSettings
-    from generator.optimize import Optimizer
-    from generator.quiet import keras
-    from generator.tiles import deprocess_standardised, status_of
+    from generator.model.quiet_keras import keras
+    from generator.optimisation.methods import MethodSettings
+    from generator.optimisation.optimizer import Optimizer
+    from generator.store.tiles import deprocess_standardised, status_of
 
     class ExplodingChannel(keras.layers.Layer):
         """Channel 1 is exp(30 x): its own ascent overflows to infinity within a few steps."""
@@ -129,18 +130,18 @@ def test_ctrl_c_stops_after_the_batch_in_flight_and_says_how_to_resume(tmp_path)
 
 
 def test_a_failing_render_leaves_the_previous_site_intact(tmp_path, monkeypatch):
-    from generator import site
+    from generator.site import pages
 
-    atlas.build(tiny_settings(tmp_path, layers=("conv1",), steps=2))
+    pipeline.build(tiny_settings(tmp_path, layers=("conv1",), steps=2))
     before = {path: path.read_bytes() for path in tmp_path.rglob("*.html")}
-    original = site.environment
+    original = pages.environment
 
     def broken_environment():
         environment = original()
         environment.globals["curve_points"] = lambda curve: 1 / 0  # fails on the last kind of page
         return environment
 
-    monkeypatch.setattr(site, "environment", broken_environment)
+    monkeypatch.setattr(pages, "environment", broken_environment)
     with pytest.raises(ZeroDivisionError):
-        site.render(tmp_path)
+        pages.render(tmp_path)
     assert {path: path.read_bytes() for path in tmp_path.rglob("*.html")} == before

@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from generator.errors import AtlasError
-from generator.tiles import (
+from generator.store.tiles import (
     STRIP_GAP,
     channel_strip,
     contact_sheet,

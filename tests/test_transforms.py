@@ -1,7 +1,7 @@
 import numpy as np
 
-from generator import transforms
-from generator.quiet import keras
+from generator.model.quiet_keras import keras
+from generator.optimisation import transforms
 
 ops = keras.ops
 

@@ -1,7 +1,7 @@
 import numpy as np
 
-from generator.quiet import keras
-from generator.updates import Adam, NormalisedGradientStep
+from generator.model.quiet_keras import keras
+from generator.optimisation.updates import Adam, NormalisedGradientStep
 
 ops = keras.ops
 

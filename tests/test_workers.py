@@ -3,7 +3,7 @@
 import pytest
 from helpers import tiny_settings
 
-from generator import atlas
+from generator.build import pipeline
 
 pytest.importorskip("dask.distributed", reason="dask.distributed is not installed")
 
@@ -11,8 +11,8 @@ pytest.importorskip("dask.distributed", reason="dask.distributed is not installe
 @pytest.mark.backend_free
 def test_local_dask_cluster_builds_the_same_atlas(tmp_path):
     settings = dict(layers=("conv1", "conv3"), batch_size=4, steps=5, method="fourier")
-    single = atlas.build(tiny_settings(tmp_path / "single", **settings))
-    spread = atlas.build(tiny_settings(tmp_path / "dask", **settings), dask="local:2")
+    single = pipeline.build(tiny_settings(tmp_path / "single", **settings))
+    spread = pipeline.build(tiny_settings(tmp_path / "dask", **settings), dask="local:2")
     assert single.num_built == spread.num_built == 24
     assert (tmp_path / "single/atlas.json").read_text() == (tmp_path / "dask/atlas.json").read_text()
     for tile in sorted((tmp_path / "single/tiles").rglob("*.png")):
@@ -26,9 +26,9 @@ def test_local_dask_cluster_builds_the_same_atlas(tmp_path):
 def test_out_of_memory_halves_the_batch_and_gives_the_same_images(monkeypatch):
     import numpy as np
 
-    from generator import workers
-    from generator.methods import MethodSettings
-    from generator.optimize import Optimizer
+    from generator.build import workers
+    from generator.optimisation.methods import MethodSettings
+    from generator.optimisation.optimizer import Optimizer
 
     method = MethodSettings(name="classic", steps=3, learning_rate=10.0, size=16)
     real_run = Optimizer.run

@@ -12,10 +12,12 @@ from helpers import write_planted_images
 from sitecheck import broken_links
 from typer.testing import CliRunner
 
-from generator import atlas, runs, site, zoo
+from generator.build import pipeline, zoo
 from generator.cli import app
 from generator.config import AtlasConfig, resolve
 from generator.errors import AtlasError
+from generator.site import pages
+from generator.store import directory
 
 pytestmark = pytest.mark.backend_free  # ordinary builds, arranged in folders: nothing here depends on the backend
 
@@ -72,7 +74,7 @@ def test_a_two_model_config_builds_two_standalone_sites_and_an_index_that_links_
         assert outside and all(problem.endswith("../index.html (outside the site)") for problem in outside)
         alone = tmp_path / slug
         shutil.copytree(built / slug, alone)
-        site.render(alone)  # on its own it is a complete site
+        pages.render(alone)  # on its own it is a complete site
         assert broken_links(alone) == [] and 'id="models-index"' not in (alone / "index.html").read_text()
 
 
@@ -95,7 +97,7 @@ def test_render_re_renders_every_model_and_the_index(built):
 
 
 def build_model(model, config, shard):
-    return atlas.build(resolve(config, has_gpu=False), shard=shard)
+    return pipeline.build(resolve(config, has_gpu=False), shard=shard)
 
 
 def test_resume_and_shards_work_in_a_multi_model_build(tmp_path):
@@ -108,8 +110,8 @@ def test_resume_and_shards_work_in_a_multi_model_build(tmp_path):
     zoo.render_all(sharded)
     for slug in ("shapes", "classes"):
         assert (sharded / slug / "atlas.json").read_text() == (whole / slug / "atlas.json").read_text()
-    run = runs.read_run(whole / "shapes")
-    runs.units_from_run(run)[3].manifest_path(whole / "shapes").unlink()  # a unit lost
+    run = directory.read_run(whole / "shapes")
+    directory.units_from_run(run)[3].manifest_path(whole / "shapes").unlink()  # a unit lost
     again = zoo.build(plan, AtlasConfig(), whole, build_model)
     assert [report.num_built for report in again] == [4, 0]  # only the lost unit is redone
     assert broken_links(whole) == []

@@ -1,0 +1,72 @@
+"""The models index of a multi-model site (no model, no Keras): from ``models.json`` and each member's own
+record (``<slug>/atlas.json``, ``<slug>/compare.json``), one page at the root: every model with its layers,
+filters built, profile and a strip of tiles; the comparisons; and a search over every model's layers and class
+labels, its data inline in the page (nothing is fetched)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from generator import __version__
+from generator.site import pages
+from generator.store import zoo_records
+from generator.errors import AtlasError
+from generator.store.files import write_atomically, writing
+
+STRIP = 12  # tiles per model on the index
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def model_row(root: Path, model: dict) -> dict:
+    """What the index shows of one model: its atlas record (None until built), counts and a strip of tiles."""
+    atlas = _read_json(root / model["slug"] / pages.ATLAS_FILE)
+    if atlas is None:
+        return {**model, "atlas": None}
+    entries = [{**entry, "layer": layer["name"]} for layer in atlas["layers"] for entry in layer["filters"]]
+    step = max(1, len(entries) // STRIP)  # spread over the layers, shallow to deep
+    return {**model, "atlas": atlas, "strip": entries[::step][:STRIP],
+            "num_built": len(entries), "num_planned": sum(layer["num_planned"] for layer in atlas["layers"])}
+
+
+def search_entries(rows: list[dict]) -> list[dict]:
+    """Every layer and every class label of every built model: the text searched, what it is, its page."""
+    found = []
+    for row in rows:
+        for layer in (row["atlas"] or {}).get("layers", []):
+            found.append({"text": layer["name"], "model": row["name"], "kind": "layer",
+                          "page": f"{row['slug']}/{layer['page']}"})
+            built = {entry["id"]: entry for entry in layer["filters"]}
+            for unit, label in enumerate(layer.get("labels", [])):
+                if unit in built:
+                    found.append({"text": label, "model": row["name"], "kind": f"class of {layer['name']}",
+                                  "page": f"{row['slug']}/{built[unit]['page']}"})
+    return found
+
+
+def render_index(root: Path) -> None:
+    """Write ``root/index.html`` (and the assets it uses) from models.json and the members' records."""
+    root = Path(root)
+    record = zoo_records.read_models(root)
+    if record is None:
+        raise AtlasError(f"'{root}' is not a multi-model site ({zoo_records.MODELS_FILE} is missing).")
+    rows = [model_row(root, model) for model in record["models"]]
+    names = {model["slug"]: model["name"] for model in record["models"]}
+    compares = []
+    for item in record.get("compare", []):
+        found = _read_json(root / item["slug"] / "compare.json")
+        ranked = sorted((found or {}).get("layers", []), key=lambda layer: -(layer["change"] or 0.0))
+        compares.append({**item, "a_name": names.get(item["a"], item["a"]), "b_name": names.get(item["b"], item["b"]),
+                         "record": found is not None, "top_layer": ranked[0]["name"] if ranked else "none"})
+    page = pages.environment().get_template("models.html").render(
+        zoo={"title": record.get("title") or root.resolve().name}, models=rows, compares=compares, root="",
+        generator=f"filter-atlas {__version__}", search=search_entries(rows))
+    with writing(f"the models index into '{root}'"):
+        write_atomically(root / "index.html", page.encode("utf-8"))
+        pages.copy_assets(root)
