@@ -21,8 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from throughput import forward_flops, machine, matmul_rate  # noqa: E402
 
 import generator  # noqa: E402,F401
-from generator.build.pipeline import image_size_for  # noqa: E402
-from generator.config import FACETS_IN_FULL, ExampleSettings  # noqa: E402
+from generator.analysis.dataset_examples import ExampleSettings  # noqa: E402
+from generator.build.plan import image_size_for  # noqa: E402
+from generator.defaults import FACETS_IN_FULL  # noqa: E402
 from generator.model.dataset_images import SHIPPED_PHOTOS  # noqa: E402
 from generator.model.extractors import build_extractor  # noqa: E402
 from generator.model.layers import select_layers  # noqa: E402

@@ -49,7 +49,7 @@ def child(options) -> None:
     """One scan in this process; prints a JSON line with its figures."""
     import generator  # noqa: F401
     from generator.analysis import dataset_examples
-    from generator.config import ExampleSettings
+    from generator.analysis.dataset_examples import ExampleSettings
     from generator.model.layers import select_layers
     from generator.model.models import load_model
     from generator.progress import Progress

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from generator.defaults import FACETS_IN_FULL, NUM_EXAMPLES, PREVIEW_CONTRAST
 from generator.errors import AtlasError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -85,8 +86,8 @@ def build(
     size: _option("Image size in pixels (square), or auto: from each layer's receptive field.") = None,
     learning_rate: _option("Step size.", float) = None,
     contrast: _option("fourier: each image's contrast (its spread before the sigmoid), fixed from the first step, "
-                      "so that a short run is vivid: 0 = free, growing with the steps (default 1.25 in a preview, "
-                      "0 in full).", float) = None,
+                      f"so that a short run is vivid: 0 = free, growing with the steps (default {PREVIEW_CONTRAST} in "
+                      f"a preview, 0 in full).", float) = None,
     batch_size: _option("Images per batch tensor: auto (default) or a number.") = None,
     seed: _option("Random seed of the initial images.", int) = None,
     out: _option("Output directory of the site (default site/).") = None,
@@ -99,9 +100,9 @@ def build(
                   "this machine.") = None,
     examples: _option("Dataset examples from a folder of images (recursive), shipped (default: scikit-image's "
                       "sample photos) or none.") = None,
-    num_examples: _option("Dataset examples per filter and sign (default 9).", int) = None,
-    facets: _option("Facets per filter: that many images, made to differ from one another (default 4 in the "
-                    "full profile, 0 = off in a preview).", int) = None,
+    num_examples: _option(f"Dataset examples per filter and sign (default {NUM_EXAMPLES}).", int) = None,
+    facets: _option(f"Facets per filter: that many images, made to differ from one another (default "
+                    f"{FACETS_IN_FULL} in the full profile, 0 = off in a preview).", int) = None,
     objective: _option("channel (default: the filter's mean over its map) or neuron (the filter at the centre "
                        "position only).") = None,
     display_channels: _option("For models of other than 1 or 3 input channels: the three channels shown as red, "
@@ -122,7 +123,8 @@ def build(
                                                         "OUT.old-TIME and build.")] = False,
 ):
     """Optimise an image per filter and sign, write tiles and manifests, and render the site."""
-    from generator.config import CONFIG_KEYS, AtlasConfig, load_toml, split_layers
+    from generator.config import CONFIG_KEYS, AtlasConfig, load_toml
+    from generator.options import split_layers
 
     options = dict(locals(), layers=split_layers(layers) if layers is not None else None)
     given = AtlasConfig(**{key: options[key] for key in CONFIG_KEYS})
@@ -144,7 +146,7 @@ def build(
 
 def build_one(merged, shard, dask, wait, force, estimate: bool = False):
     """One model's build from its merged config: settings, progress, the report; a preview's estimate."""
-    from generator.build import pipeline
+    from generator.build import pipeline, plan
     from generator.config import resolve
     from generator.model import backends, machine
     from generator.progress import RichProgress
@@ -169,7 +171,7 @@ def build_one(merged, shard, dask, wait, force, estimate: bool = False):
         seconds = estimates.estimate_full_seconds(report, settings, run)
         total = sum(layer["num_filters"] for layer in run["layers"])
         typer.echo(f"The full atlas ({total} filters) would take about {seconds / 60:.0f} min "
-                   f"on this machine: {pipeline.full_command(settings)}", err=True)
+                   f"on this machine: {plan.full_command(settings)}", err=True)
     return report
 
 

@@ -1,7 +1,8 @@
 import pytest
 
-from generator.config import AtlasConfig, load_toml, parse_filter_ids, resolve, split_layers
+from generator.config import AtlasConfig, load_toml, resolve
 from generator.errors import AtlasError
+from generator.options import parse_filter_ids, split_layers
 
 
 def test_filter_specs():
@@ -124,13 +125,13 @@ def test_precision_auto_is_mixed_only_where_bfloat16_is_native():
 def test_preprocessing_is_read_from_options_and_from_the_config_file(tmp_path):
     from generator.model.preprocessing import PreprocessingChoice
 
-    assert resolve(AtlasConfig(), has_gpu=False).preprocessing is None
+    assert resolve(AtlasConfig(), has_gpu=False).source.preprocessing is None
     given = resolve(AtlasConfig(preprocessing="tf", input_range="0:255", mean="1,2,3", std="4"), has_gpu=False)
-    assert given.preprocessing == PreprocessingChoice("tf", (0.0, 255.0), (1.0, 2.0, 3.0), (4.0,))
+    assert given.source.preprocessing == PreprocessingChoice("tf", (0.0, 255.0), (1.0, 2.0, 3.0), (4.0,))
     path = tmp_path / "atlas.toml"
     path.write_text('input_range = "-1:1"\nmean = [0.5, 0.25]\ndisplay_channels = [3, 2, 1]\n')
     settings = resolve(load_toml(path), has_gpu=False)
-    assert settings.preprocessing == PreprocessingChoice(None, (-1.0, 1.0), (0.5, 0.25), None)
+    assert settings.source.preprocessing == PreprocessingChoice(None, (-1.0, 1.0), (0.5, 0.25), None)
     assert settings.display_channels == (2, 1, 0)
 
 

@@ -10,8 +10,8 @@ from helpers import CYAN_SQUARE, PLANTED_SIZE, RED_SQUARE, VERTICAL_STRIPES, tin
 from sitecheck import broken_links
 
 from generator.analysis import dataset_examples
+from generator.analysis.dataset_examples import ExampleSettings
 from generator.build import pipeline
-from generator.config import ExampleSettings
 from generator.errors import AtlasError
 from generator.model import dataset_images
 from generator.model.layers import select_layers

@@ -6,8 +6,10 @@ import pytest
 from helpers import tiny_settings
 
 from generator.build import estimates, pipeline, workers
-from generator.config import FACETS_IN_FULL, auto_size
+from generator.config import auto_size
+from generator.defaults import FACETS_IN_FULL
 from generator.model import backends
+from generator.model.models import ModelSource
 from generator.optimisation.methods import METHODS, MethodSettings
 
 
@@ -51,7 +53,7 @@ def test_on_a_gpu_the_estimate_times_the_full_step_and_counts_every_batch(tmp_pa
 
 def test_timing_steps_fills_one_batch_and_counts_compilation_once():
     method = MethodSettings(name="fourier", steps=4, learning_rate=0.05, size=16)
-    task = workers.UnitTask("tiny-cnn", "default", "conv3", method, 8, (1, 2, 3))
+    task = workers.UnitTask(ModelSource("tiny-cnn"), "conv3", method, 8, (1, 2, 3))
     first = workers.time_steps(task)
     again = workers.time_steps(task)  # the same optimiser, already compiled
     assert first.batch_size == again.batch_size == 8
@@ -62,4 +64,4 @@ def test_timing_steps_fills_one_batch_and_counts_compilation_once():
 def test_timing_needs_two_steps_after_the_compiling_one():
     method = MethodSettings(name="fourier", steps=2, learning_rate=0.05, size=16)
     with pytest.raises(ValueError, match="at least 3 steps"):
-        workers.time_steps(workers.UnitTask("tiny-cnn", "default", "conv3", method, 8, (1, 2, 3)))
+        workers.time_steps(workers.UnitTask(ModelSource("tiny-cnn"), "conv3", method, 8, (1, 2, 3)))

@@ -11,8 +11,8 @@ from PIL import Image
 from sitecheck import broken_links
 
 from generator.analysis import dataset_examples, neighbours
+from generator.analysis.dataset_examples import ExampleSettings
 from generator.build import pipeline
-from generator.config import ExampleSettings
 from generator.model.layers import LayerInfo
 from generator.model.models import LoadedModel
 from generator.model.preprocessing import PRESETS

@@ -78,8 +78,14 @@ def test_fourier_with_a_contrast_starts_at_that_contrast_whatever_the_scale_of_i
     tensor = keras.ops.convert_to_tensor(params)
     logits = np.asarray(keras.ops.convert_to_numpy(standardised(contrasted.decorrelated(tensor)))) * 2.0
     np.testing.assert_allclose(logits.std(axis=(1, 2, 3)), [2.0, 2.0], rtol=1e-3)
-    small, large = contrasted.to_display(params), contrasted.to_display(params * 1000)
+    without_mean = params.copy()
+    without_mean[:, :, :, 0, 0] = 0  # the zero-frequency term: each channel's mean
+    small, large = contrasted.to_display(without_mean), contrasted.to_display(without_mean * 1000)
     np.testing.assert_allclose(small, large, atol=1e-4)  # only the pattern counts, not the spectrum's scale
+    brighter = params.copy()
+    brighter[:, 0, :, 0, 0] += 50.0  # every channel's mean raised (the colour correlation mixes them)
+    raised = contrasted.to_display(brighter)
+    assert (raised.mean(axis=(1, 2, 3)) > contrasted.to_display(params).mean(axis=(1, 2, 3)) + 0.05).all()
     free = FourierParameterisation(16).to_display(params)
     assert small.std() > 20 * free.std()  # without a contrast the start is near-grey
 

@@ -17,7 +17,7 @@ from helpers import (
 from PIL import Image
 from sitecheck import broken_links
 
-from generator.build import pipeline
+from generator.build import pipeline, plan
 from generator.errors import AtlasError
 from generator.site.pages import render
 from generator.store.tiles import split_strip
@@ -256,7 +256,7 @@ def test_the_default_atlas_keeps_its_unit_keys():
     from generator.model.models import load_model
 
     def keys(has_gpu: bool) -> list[tuple[str, str, int]]:
-        plans = pipeline.plan_layers(resolve(AtlasConfig(out="site"), has_gpu=has_gpu), load_model("vgg16-hed", "none"))
+        plans = plan.plan_layers(resolve(AtlasConfig(out="site"), has_gpu=has_gpu), load_model("vgg16-hed", "none"))
         return [(plan.info.name, plan.units[0].key, plan.method.size) for plan in plans]
 
     assert keys(has_gpu=True) == [
@@ -272,7 +272,7 @@ def test_the_default_atlas_keeps_its_unit_keys():
 def test_a_fourier_preview_says_its_contrast_is_fixed(tmp_path):
     pipeline.build(tiny_settings(tmp_path, layers=("conv1",), filters="0:2", method="fourier", profile="preview",
                               steps=2))
-    from generator.optimisation.methods import PREVIEW_CONTRAST
+    from generator.defaults import PREVIEW_CONTRAST
 
     page = (tmp_path / "layers/conv1/index.html").read_text()
     assert f"deviation set to σ {PREVIEW_CONTRAST} before the sigmoid" in page

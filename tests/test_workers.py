@@ -4,6 +4,7 @@ import pytest
 from helpers import tiny_settings
 
 from generator.build import pipeline
+from generator.model.models import ModelSource
 
 pytest.importorskip("dask.distributed", reason="dask.distributed is not installed")
 
@@ -39,10 +40,10 @@ def test_out_of_memory_halves_the_batch_and_gives_the_same_images(monkeypatch):
         return real_run(self, filter_ids, signs)
 
     monkeypatch.setattr(Optimizer, "run", small_memory)
-    task = workers.UnitTask("tiny-cnn", "default", "conv3", method, 8, (1, 2, 3))
+    task = workers.UnitTask(ModelSource("tiny-cnn"), "conv3", method, 8, (1, 2, 3))
     result = workers.optimise_unit(task)
     assert result.batch_size == 2
     monkeypatch.setattr(Optimizer, "run", real_run)
-    direct = workers.optimise_unit(workers.UnitTask("tiny-cnn", "default", "conv3", method, 2, (1, 2, 3)))
+    direct = workers.optimise_unit(workers.UnitTask(ModelSource("tiny-cnn"), "conv3", method, 2, (1, 2, 3)))
     for sign in ("positive", "negative"):
         np.testing.assert_allclose(result.signs[sign].images, direct.signs[sign].images, rtol=1e-5, atol=1e-5)

@@ -16,15 +16,16 @@ import contextlib
 import hashlib
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from generator.analysis import neighbours
-from generator.config import ExampleSettings
+from generator.defaults import NUM_EXAMPLES
 from generator.errors import AtlasError
 from generator.model import backends
-from generator.model.dataset_images import ImageSet, batches, image_set, load_square
+from generator.model.dataset_images import SHIPPED_EXAMPLES, ImageSet, batches, image_set, load_square
 from generator.model.extractors import build_multi_extractor
 from generator.model.layers import LayerInfo
 from generator.model.models import LoadedModel
@@ -37,6 +38,18 @@ FORMAT = directory.EXAMPLES_FORMAT
 EXAMPLES_DIR, EXAMPLES_FILE = directory.EXAMPLES_DIR, directory.EXAMPLES_FILE
 STATE_FILE = f"{EXAMPLES_DIR}/scan-state.npz"
 SOURCE_IMAGE_QUALITY = 85
+
+
+@dataclass(frozen=True)
+class ExampleSettings:
+    """Dataset examples: which images, how many per filter and sign, at what size they are scanned."""
+
+    source: str = SHIPPED_EXAMPLES  # a folder, or "shipped"
+    num_examples: int = NUM_EXAMPLES  # top-k (and bottom-k) per filter
+    image_size: int = 224  # images are resized (short side) and centre-cropped to this square
+    batch_size: int = 16
+    save_every: int = 256  # images between saves of the running state (resume)
+
 
 
 class RunningExtremes:

@@ -11,8 +11,10 @@ import math
 from dataclasses import replace
 
 from generator.build import workers
-from generator.build.pipeline import BuildReport, LayerReport, unit_size_for
-from generator.config import FACETS_IN_FULL, RunSettings, auto_size
+from generator.build.pipeline import BuildReport, LayerReport
+from generator.build.plan import unit_size_for
+from generator.config import RunSettings, auto_size
+from generator.defaults import FACETS_IN_FULL
 from generator.model import backends
 from generator.optimisation.methods import METHODS, MethodSettings
 from generator.store.directory import SIGNS
@@ -61,9 +63,8 @@ def timed_layer_seconds(settings: RunSettings, layer: dict, full: MethodSettings
     once for the facets."""
     num_filters = layer["num_filters"]
     unit_size = unit_size_for(num_filters, settings.batch_size, on_gpu=True)
-    task = workers.UnitTask(settings.model, settings.weights, layer["name"], replace(full, steps=TIMED_STEPS),
-                            settings.batch_size, tuple(range(unit_size)), settings.preprocessing,
-                            settings.unsafe_deserialization)
+    task = workers.UnitTask(settings.source, layer["name"], replace(full, steps=TIMED_STEPS), settings.batch_size,
+                            tuple(range(unit_size)))
     timing = workers.time_steps(task)
     unit_sizes = [min(unit_size, num_filters - start) for start in range(0, num_filters, unit_size)]
     batches = sum(math.ceil(len(SIGNS) * size / timing.batch_size) for size in unit_sizes)

@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from generator.config import parse_filter_ids
 from generator.model import backends
 from generator.model.extractors import build_extractor
 from generator.model.models import load_model
@@ -30,6 +29,7 @@ from generator.model.preprocessing import Preprocessing, PreprocessingChoice
 from generator.model.quiet_keras import keras, stderr_silenced
 from generator.optimisation import transforms
 from generator.optimisation.objectives import mean_of_every_filter
+from generator.options import parse_filter_ids
 from generator.site.pages import collect
 from generator.store import directory
 from generator.store.files import write_atomically

@@ -15,24 +15,21 @@ import tempfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator.analysis import circuits, dataset_examples, facets
 from generator.build import lock, workers
-from generator.config import RunSettings, auto_size, parse_filter_ids
+from generator.build.plan import LayerPlan, check_display_channels, describe_run, plan_layers
+from generator.config import RunSettings
 from generator.errors import AtlasError
-from generator.model import backends
 from generator.model.dataset_images import image_set
-from generator.model.layers import CLASS_LAYER_TYPES, LayerInfo, output_size_at, select_layers
-from generator.model.models import UNSAFE_WARNING, LoadedModel, load_model
+from generator.model.models import UNSAFE_WARNING
 from generator.model.precision import precision_policy
-from generator.optimisation.methods import MethodSettings, method_named
+from generator.optimisation.methods import method_named
 from generator.progress import Progress
 from generator.site import pages
 from generator.store import directory
-
-UNIT_SIZE_CPU, UNIT_SIZE_GPU = 16, 256
 
 
 @dataclass
@@ -106,110 +103,6 @@ def prepare_output(out: Path) -> Path:
     return out
 
 
-@dataclass(frozen=True)
-class LayerPlan:
-    info: LayerInfo
-    method: MethodSettings  # the run's method with this layer's image size
-    filter_ids: list[int]
-    units: list[directory.Unit]
-    batch_size: int | None
-
-
-def image_size_for(loaded: LoadedModel, size: int, receptive_field: int, largest: int, size_given: bool = False
-                   ) -> int:
-    """The model's own input size where it fixes one (another size given explicitly is an error), else the
-    asked-for size, else sized from the layer."""
-    fixed = loaded.fixed_size
-    if fixed is None:
-        return size or auto_size(receptive_field, largest)
-    if fixed[0] != fixed[1]:
-        raise AtlasError(f"Model {loaded.name} takes {fixed[0]}x{fixed[1]} inputs; only square inputs are supported.")
-    if size_given and size != fixed[0]:
-        raise AtlasError(f"Model {loaded.name} takes only {fixed[0]}x{fixed[1]} inputs, so --size {size} cannot be "
-                         f"used: give --size auto or --size {fixed[0]}.")
-    return fixed[0]
-
-
-def check_display_channels(loaded: LoadedModel, display_channels: tuple[int, ...]) -> None:
-    """The shown channels exist in the model's input (only images of other than 1 or 3 channels use them)."""
-    channels = loaded.num_channels
-    if channels not in (1, 3) and max(display_channels) >= channels:
-        shown = ",".join(str(index + 1) for index in display_channels)
-        raise AtlasError(f"--display-channels {shown} names a channel the model's input lacks: it has {channels} "
-                         f"channels (1 to {channels}).")
-
-
-def describe_run(settings: RunSettings, loaded: LoadedModel, plans: list[LayerPlan]) -> dict:
-    """run.json: everything needed to render the site and to check finished units, without the model."""
-    return directory.to_json_safe({
-        "format": directory.FORMAT,
-        "model": {"name": loaded.name, "weights": loaded.provenance, "preprocessing": loaded.preprocessing.name,
-                  "source": settings.model, "weights_option": settings.weights,
-                  **({"preprocessing_declared": directory.to_json_safe(settings.preprocessing)}
-                     if settings.preprocessing is not None else {}),
-                  **({"unsafe_deserialization": True} if settings.unsafe_deserialization else {})},
-        "method": settings.method,
-        "profile": settings.profile,
-        "profile_reason": settings.profile_reason,
-        "full_command": full_command(settings),
-        "backend": backends.BACKEND,
-        "layers": [{
-            "name": plan.info.name, "slug": directory.layer_slug(plan.info.name), "kind": plan.info.kind,
-            "num_filters": plan.info.num_filters, "output_size": list(plan.info.output_size),
-            "receptive_field": plan.info.receptive_field, "filter_ids": plan.filter_ids,
-            **({"labels": list(settings.labels)} if settings.labels and plan.info.kind in CLASS_LAYER_TYPES else {}),
-            "image_size": plan.method.size,
-            "unit_size": len(plan.units[0].filter_ids) if plan.units else 1,
-            "key": plan.units[0].key if plan.units else "", "cost_per_filter": plan.units[0].cost / max(
-                1, len(plan.units[0].filter_ids)) if plan.units else 0.0,
-        } for plan in plans],
-    })
-
-
-def full_command(settings: RunSettings) -> str:
-    """The command that builds every filter of the same layers (shown on preview pages)."""
-    if settings.profile != "preview":
-        return ""
-    layers = f" --layers '{','.join(settings.layer_patterns)}'" if settings.layer_patterns else ""
-    return f"atlas build --profile full --model {settings.model}{layers} --out {settings.out}"
-
-
-def unit_size_for(num_filters: int, batch_size: int | None, on_gpu: bool) -> int:
-    """Filters per work unit: one batch (--batch-size) or, with an automatic batch size, 16 filters on a CPU (a
-    short loss on interruption) and 256 on a GPU (full batches)."""
-    return batch_size or min(num_filters, UNIT_SIZE_GPU if on_gpu else UNIT_SIZE_CPU)
-
-
-def plan_layers(settings: RunSettings, loaded: LoadedModel) -> list[LayerPlan]:
-    """Layers, their filters and their work units (``unit_size_for``)."""
-    fixed = loaded.fixed_size
-    layers = select_layers(loaded, settings.layer_patterns, fixed[0] if fixed else settings.method.size or 224)
-    on_gpu = backends.gpu_available()
-    plans = []
-    for info in layers:
-        size = image_size_for(loaded, settings.method.size, info.receptive_field, settings.max_auto_size,
-                              settings.size_given)
-        method = replace(settings.method, size=size)
-        info = replace(info, output_size=output_size_at(loaded, info.name, size))
-        identity = {"model": loaded.name, "weights": loaded.provenance, "method": method.key()}
-        if loaded.preprocessing_declared:  # only a declaration that changes the model's own redoes the work
-            identity["preprocessing"] = directory.to_json_safe(loaded.preprocessing)
-        if loaded.num_channels not in (1, 3):  # only these tiles depend on the shown channels
-            identity["display_channels"] = list(settings.display_channels)
-        if settings.labels and info.kind in CLASS_LAYER_TYPES and len(settings.labels) != info.num_filters:
-            raise AtlasError(f"--labels names {len(settings.labels)} classes, but layer '{info.name}' has "
-                             f"{info.num_filters} units: give a file with one name per unit.")
-        filter_ids = parse_filter_ids(settings.filters, info.num_filters, info.name)
-        if settings.num_filters_limit is not None:
-            filter_ids = filter_ids[:settings.num_filters_limit]
-        unit_size = unit_size_for(len(filter_ids), settings.batch_size, on_gpu)
-        cost = float(method.size ** 2 * method.steps * info.receptive_field)
-        key = directory.unit_key(identity, info.name)
-        units = directory.plan_layer_units(info.name, filter_ids, unit_size, key, cost)
-        plans.append(LayerPlan(info, method, filter_ids, units, settings.batch_size))
-    return plans
-
-
 def build(settings: RunSettings, progress: Progress | None = None, *, shard: tuple[int, int] | None = None,
           stop: StopRequest | None = None, dask: str | None = None, wait: bool = False,
           force: bool = False) -> BuildReport:
@@ -220,10 +113,10 @@ def build(settings: RunSettings, progress: Progress | None = None, *, shard: tup
     progress = progress or Progress()
     stop = stop or StopRequest()
     started = time.perf_counter()
-    if settings.unsafe_deserialization:
+    if settings.source.unsafe_deserialization:
         progress.note(f"warning: {UNSAFE_WARNING}")
     with precision_policy(settings.method.precision):  # a model the atlas cannot take fails before any writing
-        loaded = load_model(settings.model, settings.weights, settings.preprocessing, settings.unsafe_deserialization)
+        loaded = settings.source.load()
         check_display_channels(loaded, settings.display_channels)
     progress.note(f"Preprocessing {loaded.preprocessing.description} ({loaded.preprocessing_reason}); change it "
                   f"with --preprocessing caffe|tf|torch|unit|none or --input-range LOW:HIGH, --mean and --std.")
@@ -238,7 +131,7 @@ def build(settings: RunSettings, progress: Progress | None = None, *, shard: tup
             report = BuildReport(out=out)
             mine = None if shard is None else set(directory.shard_units([u for p in plans for u in p.units], *shard))
             pending = units_to_do(plans, out, mine, report, progress)
-            workers.remember_model(workers.model_key(settings), loaded)
+            workers.remember_model(workers.model_key(settings.source), loaded)
             with report.phase("optimise"):
                 optimise_and_write(settings, pending, out, report, progress, stop, dask)
             ran: set[str] = set()  # the late phases this build ran: their notices replace the last build's
@@ -312,8 +205,7 @@ def optimise_and_write(settings: RunSettings, pending: list[tuple[LayerPlan, dir
                        report: BuildReport, progress: Progress, stop: StopRequest, dask: str | None) -> None:
     """Optimise the pending units (here, or on Dask) and write each one's tiles and manifest in writer threads
     while the next optimises; a layer's time and its optimiser's statistics go into its line of ``report``."""
-    tasks = [workers.UnitTask(settings.model, settings.weights, plan.info.name, plan.method, plan.batch_size,
-                              unit.filter_ids, settings.preprocessing, settings.unsafe_deserialization)
+    tasks = [workers.UnitTask(settings.source, plan.info.name, plan.method, plan.batch_size, unit.filter_ids)
              for plan, unit in pending]
     reports = {layer.name: layer for layer in report.layers}
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="tiles") as writers, stop.installed():

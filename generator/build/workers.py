@@ -16,9 +16,8 @@ import numpy as np
 from generator.errors import AtlasError
 from generator.model import backends
 from generator.model.extractors import build_extractor
-from generator.model.models import LoadedModel, load_model
+from generator.model.models import LoadedModel, ModelSource
 from generator.model.precision import precision_policy
-from generator.model.preprocessing import PreprocessingChoice
 from generator.optimisation.batching import choose_batch_size, is_out_of_memory
 from generator.optimisation.methods import MethodSettings
 from generator.optimisation.optimizer import Optimizer
@@ -35,14 +34,11 @@ _PRE_ACTIVATIONS: dict[tuple, object] = {}
 class UnitTask:
     """Everything needed to optimise one unit anywhere (it travels to Dask workers by pickle)."""
 
-    model: str
-    weights: str
+    source: ModelSource
     layer: str
     method: MethodSettings
     batch_size: int | None  # None: the largest that fits this worker's device
     filter_ids: tuple[int, ...]
-    preprocessing: PreprocessingChoice | None = None  # the user's declaration of the input, if any
-    unsafe_deserialization: bool = False  # the model file's Lambda layers may load
 
 
 @dataclass(frozen=True)
@@ -74,9 +70,9 @@ class StepTiming:
     batch_size: int
 
 
-def model_key(source) -> tuple:
-    """What names a loaded model in this process: ``source`` is a UnitTask or the run's settings."""
-    return (source.model, source.weights, source.preprocessing, source.unsafe_deserialization, keras_policy())
+def model_key(source: ModelSource) -> tuple:
+    """What names a loaded model in this process: its source and the dtype policy it was built under."""
+    return source, keras_policy()
 
 
 def remember_model(key: tuple, loaded: LoadedModel) -> None:
@@ -91,14 +87,14 @@ def keras_policy() -> str:
 
 
 def _loaded(task: UnitTask) -> LoadedModel:
-    key = model_key(task)
+    key = model_key(task.source)
     if key not in _MODELS:
-        _MODELS[key] = load_model(task.model, task.weights, task.preprocessing, task.unsafe_deserialization)
+        _MODELS[key] = task.source.load()
     return _MODELS[key]
 
 
 def _optimizer_key(task: UnitTask) -> tuple:
-    return *model_key(task)[:4], task.layer, task.method.key(), task.batch_size
+    return task.source, task.layer, task.method.key(), task.batch_size
 
 
 def layer_optimizer(task: UnitTask) -> Optimizer:
@@ -118,7 +114,7 @@ def layer_optimizer(task: UnitTask) -> Optimizer:
 
 def layer_pre_activation(task: UnitTask):
     """The layer's extractor before its fused activation (what silence.py reads), made on first use."""
-    key = (*model_key(task), task.layer)
+    key = (*model_key(task.source), task.layer)
     if key not in _PRE_ACTIVATIONS:
         _PRE_ACTIVATIONS[key] = build_extractor(_loaded(task), task.layer, "pre_activation")
     return _PRE_ACTIVATIONS[key]

@@ -82,6 +82,20 @@ UNSAFE_WARNING = ("--unsafe-deserialization loads the model file's Lambda layers
                   "use it only for files you trust.")
 
 
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a run's model comes from: everything ``load_model`` takes, as one record (it travels to workers and
+    names a loaded model in a process)."""
+
+    model: str = "vgg16-hed"  # a registry name or a .keras file
+    weights: str = "default"
+    preprocessing: PreprocessingChoice | None = None  # the user's declaration of the input, if any
+    unsafe_deserialization: bool = False  # the model file's Lambda layers may load
+
+    def load(self) -> LoadedModel:
+        return load_model(self.model, self.weights, self.preprocessing, self.unsafe_deserialization)
+
+
 def load_model(name: str, weights: str = "default", choice: PreprocessingChoice | None = None,
                unsafe: bool = False) -> LoadedModel:
     """Load a model by registry name or ``.keras`` path; raise AtlasError with the choices if unknown, or if the

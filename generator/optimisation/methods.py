@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from generator.defaults import PREVIEW_CONTRAST, PREVIEW_FILTERS
 from generator.optimisation import transforms
 from generator.optimisation.parameterisations import (
     FourierParameterisation,
@@ -32,12 +33,6 @@ from generator.optimisation.updates import Adam, NormalisedGradientStep
 from generator.store.tiles import crop_for, deprocess_standardised, deprocess_unit
 
 PROFILE_NAMES = ("preview", "full")
-PREVIEW_FILTERS = 16
-
-
-# field -> the default its absence means
-LATER_FIELDS = {"objective": "channel", "crop": 0.0, "noise": 0.0, "warmup": 8, "decay_after": 0, "contrast": 0.0,
-                "decay_power": 1.0, "views_ramp": 0}
 
 
 @dataclass(frozen=True)
@@ -76,6 +71,12 @@ class MethodSettings:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+# The fields declared after ``precision`` came after the first atlases were built: field -> its default.
+_FIELDS = [field.name for field in dataclasses.fields(MethodSettings)]
+LATER_FIELDS = {field.name: field.default for field in dataclasses.fields(MethodSettings)
+                if _FIELDS.index(field.name) > _FIELDS.index("precision")}
+
+
 @dataclass(frozen=True)
 class ProfileDefaults:
     """A method's settings in one profile, and how much of each layer that profile builds."""
@@ -88,7 +89,6 @@ class ProfileDefaults:
 @dataclass(frozen=True)
 class Method:
     name: str
-    summary: str  # one line for --help
     parameterisation: Callable[[MethodSettings, int], object]  # (settings, channels) -> parameterisations.py's
     views: Callable[[MethodSettings], transforms.Transform | None]  # the random views each step sees, if any
     update: Callable[[MethodSettings], object]  # settings -> a fresh update rule (updates.py)
@@ -146,13 +146,11 @@ _CLASSIC = MethodSettings(name="classic", steps=10, learning_rate=10.0, size=200
 # (docs/site.md#size-on-disk), and the deep layers cost a third of what 224 px would.
 _FOURIER = MethodSettings(name="fourier", steps=128, learning_rate=0.05, size=0, target="leaky",
                           jitter=0.0625, scale=0.1, rotate=10.0)
-# The fourier preview's contrast: its tiles' pixel deviation then matches the full profile's (docs/quality.md).
-PREVIEW_CONTRAST = 1.25
 # maco: the phase alone, the magnitude a natural image's; crops down to half the side and a little noise.
 _MACO = MethodSettings(name="maco", steps=128, learning_rate=0.1, size=0, target="leaky", crop=0.5, noise=0.05)
 
 CLASSIC = Method(
-    name="classic", summary="the tutorial's pixel gradient ascent",
+    name="classic",
     parameterisation=pixels, views=robust_views, update=normalised_gradient_step,
     tile=_standardised_tile,
     profiles={"full": ProfileDefaults(_CLASSIC, num_filters=None),
@@ -168,11 +166,11 @@ def _spectral_profiles(full: MethodSettings, preview_contrast: float = 0.0) -> d
 
 
 FOURIER = Method(
-    name="fourier", summary="Fourier image, transformation robustness, Adam",
+    name="fourier",
     parameterisation=fourier_spectrum, views=robust_views, update=scheduled_adam, tile=_unit_tile,
     profiles=_spectral_profiles(_FOURIER, preview_contrast=PREVIEW_CONTRAST))
 MACO = Method(
-    name="maco", summary="phase of a natural-image spectrum, random crops and noise, Adam (MaCo)",
+    name="maco",
     parameterisation=natural_phase, views=crop_views, update=scheduled_adam, tile=_unit_tile,
     profiles=_spectral_profiles(_MACO))
 
