@@ -18,7 +18,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from throughput import machine
+from common import machine
 
 from generator.site.pages import collect
 

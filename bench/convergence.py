@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from throughput import machine
+from common import machine
 
 import generator  # noqa: F401
 from generator.build import evaluate

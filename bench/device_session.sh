@@ -33,6 +33,6 @@ if [[ " $STEPS " == *" unit "* ]]; then
 fi
 # 4. Conv2D own-filter heads on a GPU (off there until measured faster): STEPS=heads.
 if [[ " $STEPS " == *" heads "* ]]; then
-    timeout "${T4:-60}" python3 bench/heads.py --batch-size 128 --precision mixed --json "$OUT/heads-jax-gpu.json" 2>&1 \
-        | grep -v "━" | tee "$OUT/heads.log"
+    timeout "${T4:-60}" python3 bench/variants.py --variant heads --batch-size 128 --precision mixed \
+        --json "$OUT/heads-jax-gpu.json" 2>&1 | grep -v "━" | tee "$OUT/heads.log"
 fi

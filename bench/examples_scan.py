@@ -93,7 +93,7 @@ def main():
         child(options)
         return
 
-    from throughput import machine
+    from common import machine
 
     sizes = [20, 60] if options.quick else [int(size) for size in options.sizes.split(",")]
     speed_images = 8 if options.quick else options.speed_images

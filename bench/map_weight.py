@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from throughput import machine  # noqa: E402
+from common import machine  # noqa: E402
 
 ASSETS = ("assets/atlas.css", "assets/atlas.js", "assets/favicon.svg")
 

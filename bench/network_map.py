@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from throughput import machine  # noqa: E402
+from common import machine  # noqa: E402
 
 import generator  # noqa: E402,F401
 from generator.analysis import circuits, neighbours

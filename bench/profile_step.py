@@ -16,7 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from throughput import forward_flops, machine, matmul_rate  # noqa: E402
+from common import machine  # noqa: E402
+from throughput import forward_flops, matmul_rate  # noqa: E402
 
 import generator  # noqa: E402,F401
 from generator.model import backends  # noqa: E402

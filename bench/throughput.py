@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -23,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from common import machine  # noqa: E402
 
 import generator  # noqa: E402,F401
 from generator.model import backends  # noqa: E402
@@ -38,28 +38,6 @@ from generator.optimisation.optimizer import Optimizer
 
 ops = keras.ops
 SEED_LAYERS = ("block2_sepconv1", "block4_sepconv1", "block12_sepconv1", "block14_sepconv1")
-
-
-def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    versions = {"python": platform.python_version(), "keras": keras.__version__, "numpy": np.__version__}
-    if backends.BACKEND == "jax":
-        import jax
-
-        versions["jax"] = jax.__version__
-    else:
-        import tensorflow as tf
-
-        versions["tensorflow"] = tf.__version__
-    return {"backend": backends.BACKEND, "device": backends.describe_device(), "cpu": cpu,
-            "cpu_cores": os.cpu_count(), "versions": versions}
 
 
 def synchronise(value):
@@ -81,8 +59,8 @@ def matmul_rate(size: int, dtype: str, repeats: int = 5) -> float:
 
 def forward_flops(extractor, size: int, own_filter: bool = False) -> float:
     """Multiply-adds x 2 of the extractor's conv layers for one image; with ``own_filter``, the last layer's
-    filters counted as one (the optimiser computes only each image's own filter there: heads.py). The last layer
-    is the last conv call, whatever elementwise layers follow it (a leaky target's LeakyOutput)."""
+    filters counted as one (the optimiser computes only each image's own filter there: model/filter_heads.py). The
+    last layer is the last conv call, whatever elementwise layers follow it (a leaky target's LeakyOutput)."""
     nodes = layer_calls(extractor, ("Conv2D", "SeparableConv2D", "DepthwiseConv2D"))
     last = nodes[-1].operation
     total = 0.0
