@@ -61,7 +61,7 @@ def test_tensorflow_and_jax_agree(tiny, method):
     ("tensorflow", None, {"avx2", "amx_bf16"}, None, True),
     ("tensorflow", None, {"avx2", "avx512f"}, None, False),  # no native bfloat16
     ("tensorflow", None, {"avx512_bf16"}, "0", False),  # oneDNN switched off
-    ("jax", None, {"avx512_bf16"}, None, False),  # XLA on CPU: measured slower (bench/precision.py)
+    ("jax", None, {"avx512_bf16"}, None, False),  # XLA on CPU: measured slower (bench/variants.py --variant precision)
     ("jax", (9, 0), set(), None, True),  # H100/H200
     ("tensorflow", (7, 0), {"avx512_bf16"}, None, False),  # V100: the GPU decides, and it has no bfloat16
 ])

@@ -24,7 +24,7 @@ from generator.model.quiet_keras import keras
 ops = keras.ops
 ELEMENTWISE_LAYERS = ("LeakyOutput", "Activation", "ReLU", "LeakyReLU")
 ACROSS_CHANNELS = ("softmax", "log_softmax")  # activations that a single filter's map cannot be given alone
-CONVOLUTION_HEADS_ON_GPU = False  # Conv2D heads on GPUs: off until bench/heads.py measures them faster there
+CONVOLUTION_HEADS_ON_GPU = False  # Conv2D heads on GPUs: off until bench/variants.py (heads) measures them faster
 
 
 def _elementwise(layer) -> bool:
