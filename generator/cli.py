@@ -148,11 +148,11 @@ def build_one(merged, shard, dask, wait, force, estimate: bool = False):
     """One model's build from its merged config: settings, progress, the report; a preview's estimate."""
     from generator.build import pipeline, plan
     from generator.config import resolve
-    from generator.model import backends, machine
+    from generator.model import backends
     from generator.progress import RichProgress
 
     settings = resolve(merged, backends.gpu_available(), backends.fast_bfloat16())
-    for line in machine.first_lines(backends.machine_facts(), settings):
+    for line in plan.first_lines(backends.machine_facts(), settings):
         typer.echo(line, err=True)
     with RichProgress() as progress:
         report = pipeline.build(settings, progress, shard=shard, dask=dask, wait=wait, force=force)
@@ -213,8 +213,8 @@ def render(
 ):
     """Re-render the pages and atlas.json from a built directory (no model, no optimisation), merging in the
     finished units of other shards' directories first."""
-    from generator.build import zoo
     from generator.site import pages as site_module
+    from generator.site import zoo_pages
     from generator.store import directory, zoo_records
 
     if (site / "compare.json").is_file() and not (site / directory.RUN_FILE).is_file() and not merge:
@@ -224,7 +224,7 @@ def render(
         typer.echo(f"Rendered the comparison of {len(record['layers'])} layers into {site / 'index.html'}", err=True)
         return
     if zoo_records.read_models(site) is not None or any(zoo_records.read_models(other) for other in merge):
-        records = zoo.render_all(site, merge)  # a multi-model site: every model, comparison and the index
+        records = zoo_pages.render_all(site, merge)  # a multi-model site: every model, comparison and the index
         count = sum(len(layer["filters"]) for record in records for layer in record["layers"])
         typer.echo(f"Rendered {count} filters of {len(records)} models into {site / 'index.html'}", err=True)
         return

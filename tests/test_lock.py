@@ -311,13 +311,13 @@ def test_another_model_is_refused_unchanged_and_force_moves_the_old_atlas_aside(
     errors = [line for line in refused.output.splitlines() if line.startswith("error:")]
     assert errors == [(f"error: {out}/ holds the atlas of another model (tiny-cnn, weights seeded), not other.keras "
                        f"(weights file): use another --out, or --force to move the old atlas aside (to "
-                       f"pages.old-<time>/ beside it)")], refused.output
+                       f"site.old-<time>/ beside it)")], refused.output
     assert snapshot(out) == before  # nothing changed on disk
     assert sorted(path.name for path in tmp_path.iterdir()) == ["other.keras", "site"]
 
     forced = runner.invoke(app, [*other, "--force"])
     assert forced.exit_code == 0, forced.output
-    (aside,) = tmp_path.glob("pages.old-*")
+    (aside,) = tmp_path.glob("site.old-*")
     assert f"Moved the atlas of tiny-cnn (weights seeded) aside to {aside}/" in forced.output
     assert snapshot(aside) == before  # the old atlas, whole
     record = json.loads((out / "atlas.json").read_text())

@@ -3,6 +3,7 @@
 import pytest
 from helpers import path_without_nvidia_smi, tiny_settings, write_nvidia_smi
 
+from generator.build import plan
 from generator.config import AtlasConfig, resolve
 from generator.model import machine
 from generator.model.machine import GpuListing, MachineFacts
@@ -90,7 +91,7 @@ def test_several_listed_gpus_are_counted_in_the_warning():
 
 def test_the_first_lines_on_a_gpu_say_full_because_a_gpu_is_visible(tmp_path):
     settings = resolve(AtlasConfig(out=str(tmp_path)), has_gpu=True, fast_bfloat16=True)
-    lines = machine.first_lines(MachineFacts("jax", True, "NVIDIA H200", (H200,)), settings)
+    lines = plan.first_lines(MachineFacts("jax", True, "NVIDIA H200", (H200,)), settings)
     assert lines == [
         "Backend: jax (KERAS_BACKEND=jax).",
         "Device: GPU NVIDIA H200, 140 GiB (visible to jax).",
@@ -101,7 +102,7 @@ def test_the_first_lines_on_a_gpu_say_full_because_a_gpu_is_visible(tmp_path):
 
 def test_the_first_lines_put_the_warning_under_the_device_and_before_the_preview(tmp_path):
     settings = resolve(AtlasConfig(out=str(tmp_path)), has_gpu=False)
-    lines = machine.first_lines(MachineFacts("tensorflow", False, None, (H200,)), settings)
+    lines = plan.first_lines(MachineFacts("tensorflow", False, None, (H200,)), settings)
     assert [line.split(" ")[0] for line in lines] == ["Backend:", "Device:", "warning:", "Precision:", "Profile:"]
     assert lines[3] == "Precision: float32 (the device has no bfloat16 measured faster than float32)."
     assert lines[4].startswith("Profile: preview (no GPU is visible, so a full atlas would be slow).")
@@ -109,6 +110,6 @@ def test_the_first_lines_put_the_warning_under_the_device_and_before_the_preview
 
 def test_precision_and_profile_asked_for_say_so(tmp_path):
     settings = tiny_settings(tmp_path, precision="float32")
-    assert machine.precision_line(settings) == "Precision: float32 (--precision float32 was asked for)."
-    assert machine.profile_line(settings) == "Profile: full (--profile full was asked for). Method classic, " \
+    assert plan.precision_line(settings) == "Precision: float32 (--precision float32 was asked for)."
+    assert plan.profile_line(settings) == "Profile: full (--profile full was asked for). Method classic, " \
                                              f"{settings.method.steps} steps, 16 px."

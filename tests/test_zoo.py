@@ -16,7 +16,7 @@ from generator.build import pipeline, zoo
 from generator.cli import app
 from generator.config import AtlasConfig, resolve
 from generator.errors import AtlasError
-from generator.site import pages
+from generator.site import pages, zoo_pages
 from generator.store import directory
 
 pytestmark = pytest.mark.backend_free  # ordinary builds, arranged in folders: nothing here depends on the backend
@@ -107,7 +107,7 @@ def test_resume_and_shards_work_in_a_multi_model_build(tmp_path):
     assert [report.num_built for report in reports] == [24, 4]
     for index in range(2):  # two shard jobs writing into one directory, each its share of every model
         zoo.build(plan, AtlasConfig(), sharded, build_model, shard=(index, 2))
-    zoo.render_all(sharded)
+    zoo_pages.render_all(sharded)
     for slug in ("shapes", "classes"):
         assert (sharded / slug / "atlas.json").read_text() == (whole / slug / "atlas.json").read_text()
     run = directory.read_run(whole / "shapes")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 from generator.config import RunSettings, auto_size
 from generator.errors import AtlasError
-from generator.model import backends
+from generator.model import backends, machine
 from generator.model.layers import CLASS_LAYER_TYPES, LayerInfo, output_size_at, select_layers
 from generator.model.models import LoadedModel
 from generator.optimisation.methods import MethodSettings
@@ -120,3 +120,23 @@ def plan_layers(settings: RunSettings, loaded: LoadedModel) -> list[LayerPlan]:
         units = directory.plan_layer_units(info.name, filter_ids, unit_size, key, cost)
         plans.append(LayerPlan(info, method, filter_ids, units, settings.batch_size))
     return plans
+
+
+def precision_line(settings: RunSettings) -> str:
+    meaning = "bfloat16 compute, float32 variables and loss" if settings.method.precision == "mixed" else ""
+    why = "; ".join(part for part in (meaning, settings.precision_reason) if part)
+    return f"Precision: {settings.method.precision}" + (f" ({why})." if why else ".")
+
+
+def profile_line(settings: RunSettings) -> str:
+    method = settings.method
+    return (f"Profile: {settings.profile} ({settings.profile_reason}). Method {method.name}, {method.steps} steps, "
+            f"{method.size or 'auto'} px.")
+
+
+def first_lines(facts: machine.MachineFacts, settings: RunSettings) -> list[str]:
+    """What runs and why, in the order a reader asks: backend, device (and what is wrong with it), precision,
+    profile."""
+    warning = machine.invisible_gpu_warning(facts)
+    return [machine.backend_line(facts), machine.device_line(facts), *([warning] if warning else []),
+            precision_line(settings), profile_line(settings)]

@@ -19,8 +19,8 @@ from typing import NamedTuple
 from generator.build import compare
 from generator.config import AtlasConfig, config_from_table, read_toml
 from generator.errors import AtlasError
-from generator.site import compare_pages, pages, zoo_pages
-from generator.store import directory, zoo_records
+from generator.site import zoo_pages
+from generator.store import zoo_records
 
 TABLE_KEYS = ("models", "compare", "title")  # the keys a multi-model file has beside the shared build keys
 RESERVED = {"assets", "index.html", zoo_records.MODELS_FILE}
@@ -161,29 +161,3 @@ def compare_all(config: str | Path, out: str | Path | None, weights: bool = True
     write_record(zoo, root)
     zoo_pages.render_index(root)
     return made
-
-
-def render_all(root: Path, merges: list[Path] = ()) -> list[dict]:
-    """``atlas render`` of a multi-model site: each shard directory's models merged in, every model and every
-    comparison re-rendered, then the index. Returns the models' atlas records."""
-    for other in merges:
-        record = zoo_records.read_models(other)
-        if record is None:
-            raise AtlasError(f"'{other}' is not part of a multi-model build ({zoo_records.MODELS_FILE} is missing): "
-                             f"merge the shard directories that `atlas build --config ZOO --shard I/N` wrote.")
-        for model in record["models"]:
-            if (other / model["slug"] / directory.RUN_FILE).exists():
-                directory.merge_units(other / model["slug"], root / model["slug"])
-                directory.copy_examples(other / model["slug"], root / model["slug"])
-        if zoo_records.read_models(root) is None:
-            zoo_records.write_models(root, {key: value for key, value in record.items() if key != "format"})
-    record = zoo_records.read_models(root)
-    if record is None:
-        raise AtlasError(f"'{root}' is not a multi-model site ({zoo_records.MODELS_FILE} is missing).")
-    built = [pages.render(root / model["slug"]) for model in record["models"]
-             if (root / model["slug"] / directory.RUN_FILE).exists()]
-    for item in record.get("compare", []):
-        if (root / item["slug"] / compare_pages.COMPARE_FILE).exists():
-            compare_pages.render(root / item["slug"])
-    zoo_pages.render_index(root)
-    return built

@@ -184,7 +184,7 @@ def cuda_plugin_installed() -> bool:
 
 
 def machine_facts() -> machine.MachineFacts:
-    """What the build's first lines are worded from (machine.first_lines): this backend's side and nvidia-smi's."""
+    """What the build's first lines are worded from (build.plan.first_lines): this backend's side and nvidia-smi's."""
     return machine.MachineFacts(backend=BACKEND, backend_given=generator.BACKEND_GIVEN, visible_gpu=gpu_name(),
                                 listed_gpus=machine.listed_gpus(), cuda_plugin_installed=cuda_plugin_installed(),
                                 cpu_name=machine.cpu_name())

@@ -11,10 +11,6 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from generator.config import RunSettings
 
 NVIDIA_SMI_QUERY = ("--query-gpu=name,memory.total", "--format=csv,noheader,nounits")
 NVIDIA_SMI_SECONDS = 10.0  # a hung driver must not hold up the build
@@ -115,23 +111,3 @@ def invisible_gpu_warning(facts: MachineFacts) -> str | None:
                "until nvidia-smi's header shows CUDA Version 12 or later, then run again")
     return (f"warning: nvidia-smi lists a GPU ({listed}) but {facts.backend} cannot see it, so this build runs on "
             f"the CPU: {fix}.")
-
-
-def precision_line(settings: RunSettings) -> str:
-    meaning = "bfloat16 compute, float32 variables and loss" if settings.method.precision == "mixed" else ""
-    why = "; ".join(part for part in (meaning, settings.precision_reason) if part)
-    return f"Precision: {settings.method.precision}" + (f" ({why})." if why else ".")
-
-
-def profile_line(settings: RunSettings) -> str:
-    method = settings.method
-    return (f"Profile: {settings.profile} ({settings.profile_reason}). Method {method.name}, {method.steps} steps, "
-            f"{method.size or 'auto'} px.")
-
-
-def first_lines(facts: MachineFacts, settings: RunSettings) -> list[str]:
-    """What runs and why, in the order a reader asks: backend, device (and what is wrong with it), precision,
-    profile."""
-    warning = invisible_gpu_warning(facts)
-    return [backend_line(facts), device_line(facts), *([warning] if warning else []), precision_line(settings),
-            profile_line(settings)]

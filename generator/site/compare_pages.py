@@ -64,18 +64,18 @@ def render(out: Path, record: dict | None = None) -> dict:
     env.globals["models_index"] = zoo_records.models_index_of(out)
     common = {"compare": record, "sides": (("a", record["a"]), ("b", record["b"]))}
     ranked = sorted(record["layers"], key=lambda layer: -(layer["change"] if layer["change"] is not None else -1))
-    pages = {"index.html": env.get_template("compare_index.html").render(
+    written = {"index.html": env.get_template("compare_index.html").render(
         **common, root="", ranked=ranked, preview_count=PREVIEW_STRIP)}
     for layer in record["layers"]:
-        pages[layer["page"]] = env.get_template("compare_layer.html").render(**common, layer=layer, root="../../")
+        written[layer["page"]] = env.get_template("compare_layer.html").render(**common, layer=layer, root="../../")
         filters = layer["filters"]
         for rank, entry in enumerate(filters):
-            pages[entry["page"]] = env.get_template("compare_filter.html").render(
+            written[entry["page"]] = env.get_template("compare_filter.html").render(
                 **common, layer=layer, entry=entry, rank=rank + 1, root="../../",
                 previous=filters[rank - 1] if rank else None,
                 next=filters[rank + 1] if rank + 1 < len(filters) else None)
     with writing(f"the comparison into '{out}'"):
-        for path, text in pages.items():
+        for path, text in written.items():
             write_atomically(out / path, text.encode("utf-8"))
         pages.copy_assets(out)
         write_atomically(out / COMPARE_FILE, json.dumps(record, separators=(",", ":")).encode())
