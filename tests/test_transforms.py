@@ -33,23 +33,48 @@ def test_views_depend_only_on_the_images_own_generator():
 def test_jitter_shifts_by_whole_pixels_and_fills_with_grey():
     image = np.zeros((1, 8, 8, 3), np.float32)
     image[0, 3, 3] = 1.0
-    rows = transforms.draw_batch(transforms.jitter(0.5), [np.random.default_rng(3)], 8, count=1)[0]
-    shift_x, shift_y = -rows[0, 2], -rows[0, 5]
-    out = np.asarray(ops.convert_to_numpy(transforms.apply(ops.convert_to_tensor(image), ops.convert_to_tensor(rows))))
-    y, x = 3 + int(shift_y), 3 + int(shift_x)
-    if 0 <= y < 8 and 0 <= x < 8:
-        assert out[0, y, x, 0] == 1.0
-    if shift_x > 0:
-        assert np.allclose(out[0, :, 0], transforms.FILL)  # uncovered columns are grey
+    shifted_right = 0
+    for seed in range(12):
+        rows = transforms.draw_batch(transforms.jitter(0.5), [np.random.default_rng(seed)], 8, count=1)[0]
+        shift_x, shift_y = -rows[0, 2], -rows[0, 5]
+        assert shift_x == int(shift_x) and shift_y == int(shift_y)  # whole pixels
+        out = np.asarray(ops.convert_to_numpy(transforms.apply(ops.convert_to_tensor(image),
+                                                               ops.convert_to_tensor(rows))))
+        assert set(np.unique(out)) <= {0.0, transforms.FILL, 1.0}  # no interpolation between pixels
+        inside = 0 <= 3 + shift_y < 8 and 0 <= 3 + shift_x < 8
+        assert (out == 1.0).sum() == (3 if inside else 0)  # the bright pixel, moved by the shift, all 3 channels
+        if inside:
+            assert (out[0, 3 + int(shift_y), 3 + int(shift_x)] == 1.0).all()
+        covered = np.arange(8) - shift_x  # the input column each output column reads
+        grey_columns = np.flatnonzero((covered < 0) | (covered > 7))
+        assert np.allclose(out[0][:, grey_columns], transforms.FILL)  # uncovered columns are grey
+        shifted_right += shift_x > 0 and inside
+    assert shifted_right >= 2  # the seeds cover the case of a visible shift to the right
+
+
+def _fixed_shift(x: float) -> transforms.Transform:
+    """A shift right by ``x`` pixels every time (what jitter draws, without the draw)."""
+
+    def draw(generator, size, strengths):
+        matrices = np.tile(np.eye(3), (len(strengths), 1, 1))
+        matrices[:, 0, 2] = -x * strengths
+        return matrices
+
+    return transforms.Transform("shift", draw)
 
 
 def test_compose_applies_in_order():
-    generator = np.random.default_rng(0)
-    scale = transforms.scale(2.0, 2.0)
-    shift = transforms.jitter(0.0)
-    matrix = transforms.compose(scale, shift).draw(generator, 9, np.ones(1))[0]
-    centre = np.array([4.0, 4.0, 1.0])
-    np.testing.assert_allclose(matrix @ centre, centre)  # zoom about the centre keeps it fixed
+    """Zoom x2 about the centre (4, 4) of a 9-pixel image, then shift right by 2: the input's centre lands at x 6.
+    In the other order it would land at 4 + 2 * 2 = 8."""
+    image = np.zeros((1, 9, 9, 3), np.float32)
+    image[0, 4, 4] = 1.0
+    zoom_then_shift = transforms.compose(transforms.scale(2.0, 2.0), _fixed_shift(2))
+    shift_then_zoom = transforms.compose(_fixed_shift(2), transforms.scale(2.0, 2.0))
+    for transform, landing in ((zoom_then_shift, 6), (shift_then_zoom, 8)):
+        matrix = transform.draw(np.random.default_rng(0), 9, np.ones(1))[0]
+        np.testing.assert_allclose(matrix @ np.array([landing, 4.0, 1.0]), [4.0, 4.0, 1.0])  # output -> input
+        out = _apply(transform, image, [np.random.default_rng(0)])
+        assert out[0, 4, landing, 0] == 1.0 and out[0, 4, 4, 0] < 1.0
 
 
 def test_crops_stay_inside_the_image_and_zoom_in():
