@@ -215,9 +215,9 @@ def render(
     finished units of other shards' directories first."""
     from generator.site import pages as site_module
     from generator.site import zoo_pages
-    from generator.store import directory, zoo_records
+    from generator.store import compare_records, directory, example_records, zoo_records
 
-    if (site / "compare.json").is_file() and not (site / directory.RUN_FILE).is_file() and not merge:
+    if compare_records.has_compare(site) and not directory.has_run(site) and not merge:
         from generator.site import compare_pages
 
         record = compare_pages.render(site)  # a comparison: its pages from compare.json
@@ -230,7 +230,7 @@ def render(
         return
     for other in merge:
         copied = directory.merge_units(other, site)
-        with_examples = " and its dataset examples" if directory.copy_examples(other, site) else ""
+        with_examples = " and its dataset examples" if example_records.copy_examples(other, site) else ""
         directory.merge_notices(other, site)
         typer.echo(f"Merged {copied} units{with_examples} from {other}", err=True)
     record = site_module.render(site)
@@ -245,10 +245,11 @@ def evaluate(
 ):
     """Measure a built atlas: flat tiles, robust self-recognition and the negative check, per layer."""
     from generator.build import evaluate as evaluation
+    from generator.store import atlas_records
 
     results = evaluation.evaluate(site, filters)
     typer.echo(evaluation.table(results))
-    typer.echo(f"Written to {site / evaluation.EVALUATION_FILE}", err=True)
+    typer.echo(f"Written to {atlas_records.evaluation_path(site)}", err=True)
 
 
 @command("compare")

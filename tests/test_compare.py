@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from generator.build import compare, pipeline
 from generator.cli import app
 from generator.errors import AtlasError
-from generator.site import compare_pages
+from generator.store.layout import COMPARE_FILE
 
 CHANGED = (3, 9)
 
@@ -55,7 +55,7 @@ def test_the_two_filters_given_new_weights_rank_first_and_every_other_filter_sco
     assert 'id="checkpoint-a"' in page and 'id="checkpoint-b"' in page and "Real patches" in page
     assert all(f"{side}/tiles/conv3/{ranking[0]:04d}-positive.png" in page for side in ("a", "b"))
     assert broken_links(out) == []  # page-relative, inside the comparison: it works from file:// and a sub-path
-    assert json.loads((out / compare_pages.COMPARE_FILE).read_text()) == record
+    assert json.loads((out / COMPARE_FILE).read_text()) == record
 
 
 def test_each_part_alone_ranks_the_changed_filters_first(pair, tmp_path):

@@ -19,6 +19,7 @@ from generator.model.models import LoadedModel
 from generator.model.preprocessing import PRESETS
 from generator.model.quiet_keras import keras
 from generator.progress import Progress
+from generator.store.layout import EXAMPLES_FILE, SCAN_STATE_FILE
 
 
 def planted_model() -> LoadedModel:
@@ -125,8 +126,8 @@ def test_an_interrupted_scan_resumes_to_the_same_record(planted, tmp_path):
     settings = ExampleSettings(source=str(planted), num_examples=3, image_size=PLANTED_SIZE, batch_size=2)
     interrupted = tmp_path / "interrupted"
     assert dataset_examples.scan(loaded, layers, settings, interrupted, StopAfterFirstBatch(), stop) is None
-    assert (interrupted / dataset_examples.STATE_FILE).is_file()
-    assert not (interrupted / dataset_examples.EXAMPLES_FILE).exists()
+    assert (interrupted / SCAN_STATE_FILE).is_file()
+    assert not (interrupted / EXAMPLES_FILE).exists()
 
     seen = []
 
@@ -136,7 +137,7 @@ def test_an_interrupted_scan_resumes_to_the_same_record(planted, tmp_path):
 
     resumed = dataset_examples.scan(loaded, layers, settings, interrupted, Counting())
     assert seen == [2]  # it went on from the third image
-    assert not (interrupted / dataset_examples.STATE_FILE).exists()
+    assert not (interrupted / SCAN_STATE_FILE).exists()
     assert resumed == scan_planted(planted, tmp_path / "whole")
 
 

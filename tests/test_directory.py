@@ -1,4 +1,5 @@
-from generator.store.directory import Unit, layer_slug, plan_layer_units, read_manifest, shard_units, write_manifest
+from generator.store.directory import Unit, plan_layer_units, read_manifest, shard_units, write_manifest
+from generator.store.layout import layer_slug
 
 
 def test_units_cover_the_filters_in_batches():

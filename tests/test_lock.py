@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from generator.build import lock
 from generator.cli import app
 from generator.errors import AtlasError
+from generator.store import layout
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["build", "--model", "tiny-cnn", "--layers", "conv1,conv3", "--size", "16", "--steps", "3", "--batch-size",
@@ -101,7 +102,7 @@ def filter_ids(site: Path) -> list[list[int]]:
 
 def write_lock(out: Path, **fields) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    path = out / lock.LOCK_FILE
+    path = out / layout.LOCK_FILE
     path.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "purpose": "build",
                                 "token": "theirs", "start_time": None, **fields}))
     return path
@@ -117,14 +118,14 @@ def dead_pid() -> int:
 
 def test_the_lock_names_its_holder_and_a_second_taker_is_refused_in_one_line(tmp_path):
     with lock.output_lock(tmp_path):
-        held = json.loads((tmp_path / lock.LOCK_FILE).read_text())
+        held = json.loads((tmp_path / layout.LOCK_FILE).read_text())
         assert (held["host"], held["pid"]) == (socket.gethostname(), os.getpid())
         with pytest.raises(AtlasError) as refused, lock.output_lock(tmp_path):
             pass
     assert str(refused.value) == (f"another build (pid {os.getpid()} on host {socket.gethostname()}) is writing "
                                   f"{tmp_path}/; wait for it or use another --out")
     assert refused.value.exit_code == 2
-    assert not (tmp_path / lock.LOCK_FILE).exists()  # released
+    assert not (tmp_path / layout.LOCK_FILE).exists()  # released
 
 
 def test_a_dead_processs_lock_is_taken_over_with_a_notice(tmp_path):
@@ -132,7 +133,7 @@ def test_a_dead_processs_lock_is_taken_over_with_a_notice(tmp_path):
     write_lock(tmp_path, pid=pid)
     notes = []
     with lock.output_lock(tmp_path, notify=notes.append):
-        assert json.loads((tmp_path / lock.LOCK_FILE).read_text())["pid"] == os.getpid()
+        assert json.loads((tmp_path / layout.LOCK_FILE).read_text())["pid"] == os.getpid()
     assert notes == [(f"Taking over the lock of a build that is gone (pid {pid} on host {socket.gethostname()}): "
                       f"its finished units are kept.")]
     assert sorted(path.name for path in tmp_path.iterdir()) == []
@@ -149,12 +150,12 @@ def test_a_lock_from_another_host_is_never_taken_over(tmp_path):
     with pytest.raises(AtlasError, match=r"another build \(pid 1 on host elsewhere\) is writing"), \
             lock.output_lock(tmp_path):
         pass
-    assert json.loads((tmp_path / lock.LOCK_FILE).read_text())["host"] == "elsewhere"
+    assert json.loads((tmp_path / layout.LOCK_FILE).read_text())["host"] == "elsewhere"
 
 
 def test_a_lock_being_written_is_read_again_and_one_left_half_written_is_stale(tmp_path, monkeypatch):
     monkeypatch.setattr(lock, "UNREADABLE_GRACE_SECONDS", 5.0)
-    path = tmp_path / lock.LOCK_FILE
+    path = tmp_path / layout.LOCK_FILE
     path.write_text("")  # created, its JSON not written yet: the holder is named once it is there
     threading.Timer(0.3, lambda: path.write_text(json.dumps(
         {"host": "elsewhere", "pid": 7, "purpose": "build", "token": "theirs"}))).start()
@@ -197,9 +198,9 @@ def test_shards_share_a_directory_but_not_with_a_whole_build(tmp_path):
             pass  # the same shard twice
         with pytest.raises(AtlasError, match="another build"), lock.output_lock(tmp_path):
             pass  # a whole build beside shards
-        assert not (tmp_path / lock.LOCK_FILE).exists()  # the refused whole build took nothing with it
+        assert not (tmp_path / layout.LOCK_FILE).exists()  # the refused whole build took nothing with it
         with first.exclusive("render"):  # a shard's brief step on shared files
-            assert json.loads((tmp_path / lock.LOCK_FILE).read_text())["purpose"] == "render"
+            assert json.loads((tmp_path / layout.LOCK_FILE).read_text())["purpose"] == "render"
     with lock.output_lock(tmp_path), pytest.raises(AtlasError, match="another build"), \
             lock.output_lock(tmp_path, shard=(0, 2)):
         pass  # a shard beside a whole build
@@ -230,7 +231,7 @@ def test_two_builds_started_together_one_builds_the_other_stops_naming_it(tmp_pa
     tiles = [path for pid, path in written if "/tiles/" in path]
     assert {pid for pid, _ in written} == {winner.pid}  # the stopped build wrote nothing at all
     assert len(tiles) == len(set(tiles)) == NUM_FILTERS * 2 * 2  # positive and negative, PNG and WebP, once each
-    assert not (out / lock.LOCK_FILE).exists()
+    assert not (out / layout.LOCK_FILE).exists()
 
 
 def test_a_killed_builds_stale_lock_is_taken_over_and_finished_units_are_kept(tmp_path):
@@ -243,7 +244,7 @@ def test_a_killed_builds_stale_lock_is_taken_over_and_finished_units_are_kept(tm
     wait_for(lambda: len(manifests()) >= 3, what="three finished units")
     killed.send_signal(signal.SIGKILL)
     killed.communicate()
-    assert json.loads((out / lock.LOCK_FILE).read_text())["pid"] == killed.pid  # left behind
+    assert json.loads((out / layout.LOCK_FILE).read_text())["pid"] == killed.pid  # left behind
     finished = {path: (path.stat().st_mtime_ns, path.read_bytes()) for path in manifests()}
     done_tiles = {out / record[sign][key]: (out / record[sign][key]).stat().st_mtime_ns
                   for path in finished for record in json.loads(path.read_text())["filters"]
@@ -261,14 +262,14 @@ def test_a_killed_builds_stale_lock_is_taken_over_and_finished_units_are_kept(tm
     assert {path: path.stat().st_mtime_ns for path in done_tiles} == done_tiles
     assert not {path for _, path in writes(log)} & {str(path) for path in [*finished, *done_tiles]}
     assert filter_ids(out) == [list(range(8)), list(range(16))]
-    assert not (out / lock.LOCK_FILE).exists()
+    assert not (out / layout.LOCK_FILE).exists()
 
 
 def test_two_shards_in_parallel_into_one_directory_render_the_one_process_atlas(tmp_path):
     out, log, gate = tmp_path / "shared", tmp_path / "writes.log", tmp_path / "gate"
     shards = [start([*TINY, "--shard", f"{index}/2", "--out", out], log=log, gate=gate, slow_partial_render=3)
               for index in range(2)]
-    wait_for(lambda: all((out / lock.shard_lock_name((index, 2))).exists() for index in range(2))
+    wait_for(lambda: all((out / layout.shard_lock_name((index, 2))).exists() for index in range(2))
              or any(shard.poll() is not None for shard in shards), what="both shards to hold their locks")
     assert all(shard.poll() is None for shard in shards), "a shard stopped instead of running beside the other"
     gate.touch()  # both shards run at once from here

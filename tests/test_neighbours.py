@@ -18,6 +18,8 @@ from generator.model.models import LoadedModel
 from generator.model.preprocessing import PRESETS
 from generator.model.quiet_keras import keras
 from generator.progress import Progress
+from generator.store import example_records
+from generator.store.layout import FINGERPRINTS_FILE
 
 TWIN, OTHER_TWIN, FLIPPED = 0, 3, 5  # filter 3 is a copy of filter 0, filter 5 its sign-flipped copy
 
@@ -71,26 +73,26 @@ def scanned(tmp_path_factory):
 
 def test_the_scan_keeps_each_images_maximum_per_filter(scanned):
     out, _, record = scanned
-    fingerprints = neighbours.read_fingerprints(out, record["key"])["planted"]
+    fingerprints = example_records.read_fingerprints(out, record["key"])["planted"]
     assert fingerprints.shape == (20, 8)
     for filter_id in range(8):
         best = record["layers"]["planted"]["filters"][filter_id]["positive"][0]["activation"]
         assert fingerprints[:, filter_id].max() == pytest.approx(best, rel=1e-4)
-    assert neighbours.read_fingerprints(out, "another scan") == {}
+    assert example_records.read_fingerprints(out, "another scan") == {}
 
 
 def test_an_interrupted_scan_resumes_with_the_same_fingerprints(scanned, tmp_path):
     out, settings, record = scanned
     assert dataset_examples.scan(planted_model(), [LAYER], settings, tmp_path, Progress(), StopAfter(2)) is None
-    assert not (tmp_path / neighbours.FINGERPRINTS_FILE).exists()
+    assert not (tmp_path / FINGERPRINTS_FILE).exists()
     dataset_examples.scan(planted_model(), [LAYER], settings, tmp_path, Progress())
-    np.testing.assert_array_equal(neighbours.read_fingerprints(tmp_path)["planted"],
-                                  neighbours.read_fingerprints(out)["planted"])
+    np.testing.assert_array_equal(example_records.read_fingerprints(tmp_path)["planted"],
+                                  example_records.read_fingerprints(out)["planted"])
 
 
 def test_twins_are_each_others_nearest_neighbour_and_the_flipped_copy_is_not_near(scanned):
     out, _, record = scanned
-    fingerprints = neighbours.read_fingerprints(out, record["key"])["planted"]
+    fingerprints = example_records.read_fingerprints(out, record["key"])["planted"]
     found = neighbours.nearest(fingerprints, list(range(8)))
     assert found[TWIN][0] == {"id": OTHER_TWIN, "similarity": pytest.approx(1.0)}
     assert found[OTHER_TWIN][0]["id"] == TWIN
@@ -99,7 +101,7 @@ def test_twins_are_each_others_nearest_neighbour_and_the_flipped_copy_is_not_nea
 
 def test_the_map_places_the_twins_together(scanned):
     out, _, record = scanned
-    positions = neighbours.layout(neighbours.read_fingerprints(out, record["key"])["planted"])
+    positions = neighbours.layout(example_records.read_fingerprints(out, record["key"])["planted"])
     assert positions.shape == (8, 2) and positions.min() >= 0 and positions.max() <= 1
     distances = np.linalg.norm(positions[:, None] - positions[None], axis=-1)
     assert distances[TWIN, OTHER_TWIN] < 1e-6

@@ -1,1 +1,1 @@
-"""analysis"""
+"""Analysis after the images: dataset examples, circuits, neighbours, facets and weight comparison."""

@@ -33,8 +33,8 @@ from generator.model.folding import _scale_and_shift
 from generator.model.layers import LayerInfo, activation_name
 from generator.model.models import LoadedModel
 from generator.model.quiet_keras import keras, stderr_silenced
-from generator.store.circuit_records import FORMAT, pair_path, read_pair
-from generator.store.files import write_atomically, writing
+from generator.store.circuit_records import read_pair, write_pair
+from generator.store.layout import CIRCUITS_FORMAT
 
 NUM_LISTED = 6  # filters listed per direction on a page
 ATTRIBUTION_BATCH = 32  # (example, filter) pairs per gradient batch: one shape, one trace per layer pair
@@ -198,7 +198,7 @@ def listed(strengths: np.ndarray, filter_ids=None) -> list[dict]:
 
 
 def pair_key(loaded: LoadedModel, pair: LayerPair, method: str, scan_key: str | None) -> str:
-    text = json.dumps({"format": FORMAT, "model": loaded.name, "weights": loaded.provenance,
+    text = json.dumps({"format": CIRCUITS_FORMAT, "model": loaded.name, "weights": loaded.provenance,
                        "earlier": pair.earlier.name, "later": pair.later.name, "method": method,
                        "scan": scan_key if method == "attribution" else None,
                        "filters": list(pair.later_filter_ids) if method == "attribution" else None}, sort_keys=True)
@@ -234,11 +234,9 @@ def build(loaded: LoadedModel, pairs: list[LayerPair], out: Path, scan: dict | N
                 pixels, examples, pair.later.num_filters)
             filter_ids = list(pair.later_filter_ids)
         later, earlier = listed(strengths, filter_ids)
-        record = {"format": FORMAT, "key": key, "earlier": pair.earlier.name, "later": pair.later.name,
+        record = {"format": CIRCUITS_FORMAT, "key": key, "earlier": pair.earlier.name, "later": pair.later.name,
                   "method": method, "later_filters": later, "earlier_filters": earlier}
-        with writing(f"the circuits of '{pair.later.name}' into '{out}'"):
-            write_atomically(pair_path(out, pair.earlier.name, pair.later.name),
-                             json.dumps(record, separators=(",", ":")).encode())
+        write_pair(out, record)
         records.append(record)
     return records
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,13 +29,10 @@ from generator.model.extractors import build_multi_extractor
 from generator.model.layers import LayerInfo
 from generator.model.models import LoadedModel
 from generator.model.quiet_keras import keras, stderr_silenced
-from generator.store import directory
-from generator.store.files import write_atomically, writing
-from generator.store.tiles import displayed, encode_webp
+from generator.store import directory, example_records
+from generator.store.layout import EXAMPLES_FORMAT, example_image_file
+from generator.store.tiles import displayed
 
-FORMAT = directory.EXAMPLES_FORMAT
-EXAMPLES_DIR, EXAMPLES_FILE = directory.EXAMPLES_DIR, directory.EXAMPLES_FILE
-STATE_FILE = f"{EXAMPLES_DIR}/scan-state.npz"
 SOURCE_IMAGE_QUALITY = 85
 
 
@@ -160,7 +156,7 @@ def scan_key(loaded: LoadedModel, layers: list[LayerInfo], settings: ExampleSett
             files.append((images.name_of(path), stat.st_size, stat.st_mtime_ns))
         except OSError:
             files.append((images.name_of(path), -1, -1))
-    text = json.dumps({"format": FORMAT, "model": loaded.name, "weights": loaded.provenance,
+    text = json.dumps({"format": EXAMPLES_FORMAT, "model": loaded.name, "weights": loaded.provenance,
                        "layers": [layer.name for layer in layers], "k": settings.num_examples,
                        "size": image_size, "source": images.description, "files": files}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
@@ -183,8 +179,8 @@ def scan(loaded: LoadedModel, layers: list[LayerInfo], settings: ExampleSettings
     fixed = loaded.fixed_size
     image_size = fixed[0] if fixed else settings.image_size
     key = scan_key(loaded, layers, settings, images, image_size)
-    existing = directory.read_examples(out)
-    if existing is not None and existing.get("key") == key and neighbours.read_fingerprints(out, key):
+    existing = example_records.read_examples(out)
+    if existing is not None and existing.get("key") == key and example_records.read_fingerprints(out, key):
         return existing
     summariser = Summariser(loaded, [layer.name for layer in layers], image_size, loaded.num_channels)
     extremes, fingerprints, start, skipped = _resume(out, key, layers, settings.num_examples, len(images.paths))
@@ -213,19 +209,18 @@ def scan(loaded: LoadedModel, layers: list[LayerInfo], settings: ExampleSettings
     record = _record(key, loaded, images, layers, extremes, summariser.output_sizes, image_size, skipped, settings)
     _write_images(out, images, record, image_size, loaded.num_channels, display_channels)
     fingerprints.write(out, key, [layer.name for layer in layers])
-    write_atomically(out / EXAMPLES_FILE, json.dumps(record, separators=(",", ":")).encode())
-    (out / STATE_FILE).unlink(missing_ok=True)
+    example_records.write_examples(out, record)  # last: the scan is done once its record is there
     return record
 
 
 def _resume(out: Path, key: str, layers: list[LayerInfo], k: int, num_images: int):
+    state = example_records.read_scan_state(out, key)
     try:
-        with np.load(out / STATE_FILE) as state:
-            if str(state["key"]) == key:
-                extremes = [RunningExtremes.from_arrays(state, f"{index}_") for index in range(len(layers))]
-                fingerprints = neighbours.Fingerprints.from_arrays(state, len(layers))
-                return extremes, fingerprints, int(state["position"]), int(state["skipped"])
-    except (OSError, KeyError, ValueError):
+        if state is not None:
+            extremes = [RunningExtremes.from_arrays(state, f"{index}_") for index in range(len(layers))]
+            fingerprints = neighbours.Fingerprints.from_arrays(state, len(layers))
+            return extremes, fingerprints, int(state["position"]), int(state["skipped"])
+    except (KeyError, ValueError):
         pass
     return ([RunningExtremes(layer.num_filters, k) for layer in layers],
             neighbours.Fingerprints(num_images, [layer.num_filters for layer in layers]), 0, 0)
@@ -236,10 +231,7 @@ def _save_state(out: Path, key: str, extremes: list[RunningExtremes], fingerprin
     arrays = {name: array for index, running in enumerate(extremes)
               for name, array in running.arrays(f"{index}_").items()}
     arrays.update(fingerprints.arrays())
-    buffer = io.BytesIO()
-    np.savez(buffer, key=np.array(key), position=np.array(position), skipped=np.array(skipped), **arrays)
-    with writing(f"the dataset-example scan's state into '{out}'"):
-        write_atomically(out / STATE_FILE, buffer.getvalue())
+    example_records.write_scan_state(out, key, position, skipped, arrays)
 
 
 def _record(key, loaded, images: ImageSet, layers, extremes, output_sizes, image_size, skipped, settings) -> dict:
@@ -260,11 +252,11 @@ def _record(key, loaded, images: ImageSet, layers, extremes, output_sizes, image
         layer_records[layer.name] = {"receptive_field": layer.receptive_field, "output_size": list(output_size),
                                      "patch_size": int(min(layer.receptive_field, image_size)), "filters": filters}
     return {
-        "format": FORMAT, "key": key, "model": loaded.name, "weights": loaded.provenance,
+        "format": EXAMPLES_FORMAT, "key": key, "model": loaded.name, "weights": loaded.provenance,
         "source": images.description, "num_images": len(images.paths) - skipped,
         "num_skipped": skipped, "image_size": image_size, "num_examples": settings.num_examples,
-        "images": [{"name": images.name_of(images.paths[index]), "file": _image_file(images, index)}
-                   for index in referenced],
+        "images": [{"name": images.name_of(images.paths[index]),
+                    "file": example_image_file(images.name_of(images.paths[index]))} for index in referenced],
         "layers": layer_records,
     }
 
@@ -273,11 +265,6 @@ def _example(slot: int, value: float, box: tuple[int, int, int]) -> dict:
     """One dataset example as the record stores it: the image's slot, the value there, the patch's corner."""
     x, y, _ = box
     return {"image": slot, "activation": float(f"{value:.5g}"), "x": x, "y": y}
-
-
-def _image_file(images: ImageSet, index: int) -> str:
-    digest = hashlib.sha1(images.name_of(images.paths[index]).encode()).hexdigest()[:16]
-    return f"{EXAMPLES_DIR}/images/{digest}.webp"
 
 
 def _write_images(out: Path, images: ImageSet, record: dict, image_size: int, num_channels: int,
@@ -289,6 +276,5 @@ def _write_images(out: Path, images: ImageSet, record: dict, image_size: int, nu
         if pixels is None:
             raise AtlasError(f"'{images.root / entry['name']}' could be read during the scan but not now: was it "
                              f"changed? Run the build again.")
-        with writing(f"'{out / entry['file']}'"):
-            write_atomically(out / entry["file"], encode_webp(displayed(pixels, display_channels),
-                                                              SOURCE_IMAGE_QUALITY))
+        example_records.write_source_image(out, entry["file"], displayed(pixels, display_channels),
+                                           SOURCE_IMAGE_QUALITY)

@@ -27,9 +27,9 @@ from generator.optimisation.batching import choose_batch_size
 from generator.optimisation.methods import METHODS, MethodSettings, method_named
 from generator.optimisation.objectives import OBJECTIVES, mean_activation
 from generator.store import directory
-from generator.store.facet_records import FORMAT, facet_tile_path, manifest_path, read_facets
-from generator.store.files import write_atomically, writing
-from generator.store.tiles import displayed, write_tile
+from generator.store.facet_records import read_facets, write_facet_tile, write_facets
+from generator.store.layout import FACETS_FORMAT
+from generator.store.tiles import displayed
 
 ops = keras.ops
 FACET_STREAM = 17  # facets' random generators: [seed, layer, filter, FACET_STREAM, k], apart from the main image's
@@ -145,7 +145,7 @@ def style_layer_for(model, layer: str) -> str:
 
 
 def facets_key(unit: directory.Unit, num_facets: int) -> str:
-    text = json.dumps({"format": FORMAT, "unit": unit.key, "facets": num_facets, "weight": DIVERSITY_WEIGHT},
+    text = json.dumps({"format": FACETS_FORMAT, "unit": unit.key, "facets": num_facets, "weight": DIVERSITY_WEIGHT},
                       sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -181,17 +181,14 @@ def build(loaded: LoadedModel, plans, num_facets: int, out: Path, units=None, pr
                 for index, filter_id in enumerate(ids):
                     facets = []
                     for facet in range(num_facets):
-                        path = facet_tile_path(unit.slug, filter_id, facet)
-                        write_tile(out / path, displayed(tile(result.images[index, facet], plan.method.size),
-                                                             display_channels))
+                        path = write_facet_tile(out, unit.slug, filter_id, facet, displayed(
+                            tile(result.images[index, facet], plan.method.size), display_channels))
                         value = float(result.activations[index, facet])
                         facets.append({"image": path, "thumbnail": str(Path(path).with_suffix(".webp")),
                                        "activation": float(f"{value:.5g}") if np.isfinite(value) else None})
                     records.append({"id": filter_id, "facets": facets})
-            manifest = {"format": FORMAT, "key": facets_key(unit, num_facets), "layer": unit.layer,
+            manifest = {"format": FACETS_FORMAT, "key": facets_key(unit, num_facets), "layer": unit.layer,
                         "filters": records}
-            with writing(f"the facets of '{unit.layer}' into '{out}'"):
-                write_atomically(manifest_path(out, unit.slug, unit.name),
-                                 json.dumps(manifest, separators=(",", ":")).encode())
+            write_facets(out, unit.slug, unit.name, manifest)
             done += len(unit.filter_ids)
     return done

@@ -15,16 +15,13 @@ kept 69% and 57% of each filter's 6 most similar filters among its 6 nearest on 
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 
-from generator.store import directory
-from generator.store.files import write_atomically, writing
+from generator.store import example_records
 from generator.store.tiles import contact_sheet, encode_webp, sheet_columns
 
-FINGERPRINTS_FILE = directory.FINGERPRINTS_FILE
 NUM_NEIGHBOURS = 6
 MAP_THUMBNAIL = 48  # pixels of a filter's thumbnail on the map (zoom spreads the filters, not the thumbnails)
 PERPLEXITY = 15.0  # t-SNE's: the map kept 57-69% of the pages' neighbours on vgg16-hed, PCA 39-46% (docs/site.md)
@@ -58,25 +55,9 @@ class Fingerprints:
 
     def write(self, out: Path, key: str, layer_names: list[str]) -> None:
         """``examples/fingerprints.npz``: the scan's key, the layers' names and per layer the matrix of the
-        images that were read (images x filters)."""
-        buffer = io.BytesIO()
+        images that were read (images x filters); the store writes it (example_records.write_fingerprints)."""
         read = ~np.isnan(self.maxima[0]).all(axis=1) if self.maxima else np.zeros(0, bool)
-        np.savez(buffer, key=np.array(key), layers=np.array(layer_names),
-                 **{f"{index}_maxima": matrix[read] for index, matrix in enumerate(self.maxima)})
-        with writing(f"the filters' fingerprints into '{out}'"):
-            write_atomically(out / FINGERPRINTS_FILE, buffer.getvalue())
-
-
-def read_fingerprints(out: Path, key: str | None = None) -> dict[str, np.ndarray]:
-    """Layer name -> (images, filters) from ``examples/fingerprints.npz``; empty when there is none, or when
-    ``key`` is given and the file belongs to another scan."""
-    try:
-        with np.load(out / FINGERPRINTS_FILE) as saved:
-            if key is not None and str(saved["key"]) != key:
-                return {}
-            return {str(name): np.asarray(saved[f"{index}_maxima"]) for index, name in enumerate(saved["layers"])}
-    except (OSError, KeyError, ValueError):
-        return {}
+        example_records.write_fingerprints(out, key, layer_names, [matrix[read] for matrix in self.maxima])
 
 
 def standardised(fingerprints: np.ndarray) -> np.ndarray:
@@ -148,7 +129,7 @@ def layout(fingerprints: np.ndarray) -> np.ndarray:
 def for_site(out: Path, layers: list[dict], scan_key: str | None) -> None:
     """Give each built filter its ``neighbours`` (NUM_NEIGHBOURS most similar built filters, each with page and
     thumbnail) and each layer with fingerprints its ``map``: the page and every built filter's position."""
-    found = read_fingerprints(out, scan_key) if scan_key else {}
+    found = example_records.read_fingerprints(out, scan_key) if scan_key else {}
     for layer in layers:
         fingerprints = found.get(layer["name"])
         if fingerprints is None or fingerprints.shape[1] != layer["num_filters"] or not layer["filters"]:

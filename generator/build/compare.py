@@ -15,19 +15,18 @@ filter counts) are refused in one line. compare_pages.py renders the result; not
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from generator import __version__
-from generator.analysis.neighbours import read_fingerprints, standardised
+from generator.analysis.neighbours import standardised
 from generator.errors import AtlasError
 from generator.site import compare_pages
-from generator.store import directory
+from generator.store import atlas_records, directory, example_records
+from generator.store.layout import COMPARE_FORMAT, filter_page_path
 
-FORMAT = 1
 SIDES = ("a", "b")
 
 
@@ -53,12 +52,11 @@ class Scores(NamedTuple):
 def read_side(site: Path, label: str | None = None) -> Side:
     site = Path(site)
     run = directory.read_run(site)
-    try:
-        atlas = json.loads((site / "atlas.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise AtlasError(f"'{site}' has no readable atlas.json: run `atlas render {site}` first.") from None
-    scan = directory.read_examples(site)
-    fingerprints = read_fingerprints(site, scan["key"]) if scan else {}
+    atlas = atlas_records.read_atlas(site)
+    if atlas is None:
+        raise AtlasError(f"'{site}' has no readable atlas.json: run `atlas render {site}` first.")
+    scan = example_records.read_examples(site)
+    fingerprints = example_records.read_fingerprints(site, scan["key"]) if scan else {}
     return Side(label or site.resolve().name, site, run, atlas, scan, fingerprints)
 
 
@@ -171,7 +169,7 @@ def build_record(a: Side, b: Side, scores: Scores) -> dict:
             parts = {part: _number(found[name][filter_id]) if name in found else None
                      for part, found in (("responses", scores.responses), ("weights", scores.weights))}
             present = [value for value in parts.values() if value is not None]
-            filters.append({"id": filter_id, "page": directory.filter_page_path(layers_a[name]["slug"], filter_id),
+            filters.append({"id": filter_id, "page": filter_page_path(layers_a[name]["slug"], filter_id),
                             "change": _number(np.mean(present)) if present else None, **parts,
                             "a": _side_entry(built_a[filter_id], compared), "b": _side_entry(built_b[filter_id],
                                                                                              compared)})
@@ -192,7 +190,7 @@ def build_record(a: Side, b: Side, scores: Scores) -> dict:
             "filters": filters,
         })
     return {
-        "format": FORMAT,
+        "format": COMPARE_FORMAT,
         "generator": f"filter-atlas {__version__}",
         **{side_name: {"label": side.label, "site": str(side.site), "model": side.atlas["model"],
                        "method": side.atlas["method"], "profile": side.atlas["profile"],

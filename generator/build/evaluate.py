@@ -15,12 +15,10 @@ Per layer:
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from generator.model import backends
 from generator.model.extractors import build_extractor
@@ -31,15 +29,12 @@ from generator.optimisation import transforms
 from generator.optimisation.objectives import mean_of_every_filter
 from generator.options import parse_filter_ids
 from generator.site.pages import collect
-from generator.store import directory
-from generator.store.files import write_atomically
-from generator.store.tiles import FLAT_STD, split_strip
+from generator.store import atlas_records, directory, tiles
 
 ops = keras.ops
 NUM_VIEWS = 8
 VIEWS = {"standard": (1 / 8, 0.10, 10.0), "wide": (1 / 8, 0.15, 15.0)}  # (shift fraction, scale range, degrees)
 VIEW_SEED = 1234
-EVALUATION_FILE = "evaluation.json"
 
 
 @dataclass(frozen=True)
@@ -59,19 +54,14 @@ class LayerQuality:
 def load_tile(path: Path, num_channels: int = 3) -> np.ndarray:
     """A tile as the model reads it, (H, W, C) in [0, 1]: grayscale, RGB, or every band from the channel strip
     that ``path`` names (tiles.channel_strip)."""
-    with Image.open(path) as image:
-        if num_channels == 3:
-            pixels = np.asarray(image.convert("RGB"))
-        elif num_channels == 1:
-            pixels = np.asarray(image.convert("L"))[..., None]
-        else:
-            pixels = split_strip(np.asarray(image.convert("L")), num_channels)
-    return pixels.astype(np.float32) / 255.0
+    return tiles.load_tile(path, num_channels).astype(np.float32) / 255.0
 
 
-def _tile_file(record: dict, num_channels: int) -> str:
-    """The file that holds every channel of a sign's image: the strip for bands, else the tile."""
-    return record["channels"] if num_channels not in (1, 3) else record["image"]
+def _sign_tile(site: Path, record: dict, num_channels: int) -> np.ndarray:
+    """A sign's image as ``load_tile`` gives it, from the file that holds every channel: the strip for bands,
+    else the tile."""
+    relative = record["channels"] if num_channels not in (1, 3) else record["image"]
+    return tiles.read_tile(site, relative, num_channels).astype(np.float32) / 255.0
 
 
 def all_filter_activations(extractor, preprocessing: Preprocessing, images: np.ndarray, num_views: int,
@@ -114,10 +104,10 @@ def evaluate_layer(loaded, layer: dict, site: Path, target: str, filter_ids: lis
     ids = [entry["id"] for entry in entries]
     extractor = build_extractor(loaded, layer["name"], target)
     channels = loaded.num_channels
-    positives = np.stack([load_tile(site / _tile_file(entry["positive"], channels), channels) for entry in entries])
-    negatives = np.stack([load_tile(site / _tile_file(entry["negative"], channels), channels) for entry in entries])
-    tiles = np.concatenate([positives, negatives])
-    flat = float(np.mean([(tile * 255).round().std() < FLAT_STD for tile in tiles]))
+    positives = np.stack([_sign_tile(site, entry["positive"], channels) for entry in entries])
+    negatives = np.stack([_sign_tile(site, entry["negative"], channels) for entry in entries])
+    flat = float(np.mean([(tile * 255).round().std() < tiles.FLAT_STD
+                          for tile in np.concatenate([positives, negatives])]))
     positive_activations = all_filter_activations(extractor, loaded.preprocessing, positives, NUM_VIEWS)
     wide_activations = all_filter_activations(extractor, loaded.preprocessing, positives, NUM_VIEWS, views="wide")
     negative_activations = all_filter_activations(extractor, loaded.preprocessing, negatives, NUM_VIEWS)
@@ -152,9 +142,9 @@ def evaluate(site: Path, filters: str | None = None) -> list[LayerQuality]:
             continue
         ids = parse_filter_ids(filters, layer["num_filters"], layer["name"]) if filters else None
         results.append(evaluate_layer(loaded, layer, site, record["method"]["target"], ids))
-    write_atomically(site / EVALUATION_FILE, json.dumps({
+    atlas_records.write_evaluation(site, {
         "backend": backends.BACKEND, "method": record["method"], "num_views": NUM_VIEWS,
-        "layers": [asdict(result) for result in results]}, indent=1).encode())
+        "layers": [asdict(result) for result in results]})
     return results
 
 

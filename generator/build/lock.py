@@ -30,9 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.errors import AtlasError
-from generator.store import directory
+from generator.store import directory, layout
 
-LOCK_FILE = ".atlas-lock"
 POLL_SECONDS = 0.5
 UNREADABLE_GRACE_SECONDS = 5.0  # a lock file still without JSON this long after its creation was left half written
 
@@ -41,10 +40,6 @@ Notify = Callable[[str], None]
 
 def _ignore(text: str) -> None:
     pass
-
-
-def shard_lock_name(shard: tuple[int, int]) -> str:
-    return f"{LOCK_FILE}.shard-{shard[0]}-of-{shard[1]}"
 
 
 def _start_time(pid: int) -> str | None:
@@ -181,7 +176,7 @@ def _refusal(out: Path, holder: Holder) -> AtlasError:
 
 def _live_shard_lock(out: Path) -> Holder | None:
     """The holder of a live shard lock in ``out``, if any (shard locks left by dead processes are removed)."""
-    for path in sorted(out.glob(f"{LOCK_FILE}.shard-*-of-*")):
+    for path in layout.shard_lock_paths(out):
         holder = None if ".stale-" in path.name else _live_holder(path)
         if holder is not None:
             return holder
@@ -190,7 +185,7 @@ def _live_shard_lock(out: Path) -> Holder | None:
 
 def _whole_build(out: Path) -> Holder | None:
     """The holder of the directory's lock if it is a whole build (shards' brief steps do not count)."""
-    holder = _live_holder(out / LOCK_FILE)
+    holder = _live_holder(layout.lock_path(out))
     return holder if holder is not None and holder.purpose == "build" else None
 
 
@@ -240,7 +235,7 @@ class Held:
         if self.shard is None:
             yield
             return
-        with _holding(self.out / LOCK_FILE, purpose, True, self.notify):
+        with _holding(layout.lock_path(self.out), purpose, True, self.notify):
             yield
 
     def claim(self, model: str, weights: str, force: bool) -> None:
@@ -254,10 +249,10 @@ def output_lock(out: Path, wait: bool = False, shard: tuple[int, int] | None = N
     """Hold ``out`` for writing: the whole directory, or with ``shard`` that shard's units. Raises AtlasError
     naming the holder when another build writes there, or waits for it with ``wait``."""
     if shard is None:
-        with _holding(out / LOCK_FILE, "build", wait, notify, lambda: _live_shard_lock(out)):
+        with _holding(layout.lock_path(out), "build", wait, notify, lambda: _live_shard_lock(out)):
             yield Held(out, None, notify)
     else:
-        with _holding(out / shard_lock_name(shard), "shard", wait, notify, lambda: _whole_build(out)):
+        with _holding(layout.shard_lock_path(out, shard), "shard", wait, notify, lambda: _whole_build(out)):
             yield Held(out, shard, notify)
 
 
@@ -266,10 +261,10 @@ def claim_output(out: Path, model: str, weights: str, force: bool, notify: Notif
     weights is refused untouched, or with ``force`` its content (all but the lock files) is moved to
     ``<out>.old-<timestamp>``, which is returned. Call it while holding the directory's lock."""
     try:
-        run = json.loads((out / directory.RUN_FILE).read_text(encoding="utf-8"))
+        run = directory.load_run(out)
+        if run is None:
+            return None
         found = (run["model"]["name"], run["model"]["weights"])
-    except FileNotFoundError:
-        return None
     except (OSError, ValueError, KeyError, TypeError):
         found = ("an unreadable run.json", "?")
     if found == (model, weights):
@@ -287,7 +282,7 @@ def claim_output(out: Path, model: str, weights: str, force: bool, notify: Notif
     try:
         aside.mkdir()
         for entry in sorted(out.iterdir()):
-            if not entry.name.startswith(LOCK_FILE):
+            if not layout.is_lock_file(entry.name):
                 os.rename(entry, aside / entry.name)
     except OSError as error:
         raise AtlasError(f"Cannot move the old atlas in {out}/ aside to {aside}/: {error.strerror or error}; "

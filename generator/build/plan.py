@@ -12,7 +12,7 @@ from generator.model.layers import CLASS_LAYER_TYPES, LayerInfo, output_size_at,
 from generator.model.models import LoadedModel
 from generator.optimisation.methods import MethodSettings
 from generator.options import parse_filter_ids
-from generator.store import directory
+from generator.store import directory, layout
 
 UNIT_SIZE_CPU, UNIT_SIZE_GPU = 16, 256
 
@@ -54,7 +54,7 @@ def describe_run(settings: RunSettings, loaded: LoadedModel, plans: list[LayerPl
     """run.json: everything needed to render the site and to check finished units, without the model."""
     source = settings.source
     return directory.to_json_safe({
-        "format": directory.FORMAT,
+        "format": layout.RUN_FORMAT,
         "model": {"name": loaded.name, "weights": loaded.provenance, "preprocessing": loaded.preprocessing.name,
                   "source": source.model, "weights_option": source.weights,
                   **({"preprocessing_declared": directory.to_json_safe(source.preprocessing)}
@@ -66,7 +66,7 @@ def describe_run(settings: RunSettings, loaded: LoadedModel, plans: list[LayerPl
         "full_command": full_command(settings),
         "backend": backends.BACKEND,
         "layers": [{
-            "name": plan.info.name, "slug": directory.layer_slug(plan.info.name), "kind": plan.info.kind,
+            "name": plan.info.name, "slug": layout.layer_slug(plan.info.name), "kind": plan.info.kind,
             "num_filters": plan.info.num_filters, "output_size": list(plan.info.output_size),
             "receptive_field": plan.info.receptive_field, "filter_ids": plan.filter_ids,
             **({"labels": list(settings.labels)} if settings.labels and plan.info.kind in CLASS_LAYER_TYPES else {}),

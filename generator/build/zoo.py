@@ -21,9 +21,10 @@ from generator.config import AtlasConfig, config_from_table, read_toml
 from generator.errors import AtlasError
 from generator.site import zoo_pages
 from generator.store import zoo_records
+from generator.store.layout import MODELS_FILE
 
 TABLE_KEYS = ("models", "compare", "title")  # the keys a multi-model file has beside the shared build keys
-RESERVED = {"assets", "index.html", zoo_records.MODELS_FILE}
+RESERVED = {"assets", "index.html", MODELS_FILE}
 
 
 class ZooModel(NamedTuple):
@@ -101,7 +102,7 @@ def model_configs(zoo: Zoo, given: AtlasConfig, root: Path) -> list[tuple[ZooMod
     if given.model is not None:
         raise AtlasError(f"--model cannot be given with '{zoo.path}', which lists its models as [[models]] "
                          f"tables: change a table, or build one model without --config.")
-    return [(model, dataclasses.replace(model.config.merged_with(given), out=str(root / model.slug)))
+    return [(model, dataclasses.replace(model.config.merged_with(given), out=str(zoo_records.member(root, model.slug))))
             for model in zoo.models]
 
 
@@ -139,8 +140,8 @@ def build(zoo: Zoo, given: AtlasConfig, root: Path, build_model, shard: tuple[in
     if shard is None and zoo.compares and not any(report.interrupted for report in reports):
         names = {model.slug: model.name for model in zoo.models}
         for item in zoo.compares:
-            compare.compare(root / item.a, root / item.b, root / item.slug, weights=weights,
-                            labels=(names[item.a], names[item.b]))
+            compare.compare(*(zoo_records.member(root, slug) for slug in (item.a, item.b, item.slug)),
+                            weights=weights, labels=(names[item.a], names[item.b]))
     zoo_pages.render_index(root)
     return reports
 
@@ -155,9 +156,9 @@ def compare_all(config: str | Path, out: str | Path | None, weights: bool = True
     names = {model.slug: model.name for model in zoo.models}
     made = []
     for item in zoo.compares:
-        compare.compare(root / item.a, root / item.b, root / item.slug, weights=weights,
-                        labels=(names[item.a], names[item.b]))
-        made.append(root / item.slug)
+        compare.compare(*(zoo_records.member(root, slug) for slug in (item.a, item.b, item.slug)),
+                        weights=weights, labels=(names[item.a], names[item.b]))
+        made.append(zoo_records.member(root, item.slug))
     write_record(zoo, root)
     zoo_pages.render_index(root)
     return made

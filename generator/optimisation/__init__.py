@@ -1,1 +1,1 @@
-"""optimisation"""
+"""Optimisation: parameterisations, transforms, objectives, update rules and the batched optimiser."""

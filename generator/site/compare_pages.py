@@ -8,16 +8,14 @@ is page-relative and stays inside it; it works from ``file://`` and under any su
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from generator.store import directory
-from generator.site import pages
-from generator.store import zoo_records
 from generator.errors import AtlasError
-from generator.store.files import copy_file, write_atomically, writing
+from generator.site import pages
+from generator.store import compare_records, directory, zoo_records
+from generator.store.files import write_atomically, writing
+from generator.store.layout import COMPARE_FILE
 
-COMPARE_FILE = "compare.json"
 PREVIEW_STRIP = 6  # the most changed filters shown per layer on the index
 
 
@@ -46,8 +44,7 @@ def write(out: Path, record: dict, sites: dict[str, Path]) -> None:
         if Path(source).resolve() == out.resolve():
             raise AtlasError(f"--out '{out}' is one of the compared atlases: choose another directory.")
         with writing(f"the comparison into '{out}'"):
-            for path in sorted(files_shown(record, side)):
-                copy_file(Path(source), out / side, path)
+            compare_records.copy_side(source, out, side, files_shown(record, side))
     render(out, record)
 
 
@@ -55,11 +52,10 @@ def render(out: Path, record: dict | None = None) -> dict:
     """Every page of the comparison in ``out`` (from its compare.json unless ``record`` is given)."""
     out = Path(out)
     if record is None:
-        try:
-            record = json.loads((out / COMPARE_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        record = compare_records.read_compare(out)
+        if record is None:
             raise AtlasError(f"'{out}' holds no comparison ({COMPARE_FILE} is missing or unreadable): make one with "
-                             f"`atlas compare SITE_A SITE_B --out {out}`.") from None
+                             f"`atlas compare SITE_A SITE_B --out {out}`.")
     env = pages.environment()
     env.globals["models_index"] = zoo_records.models_index_of(out)
     common = {"compare": record, "sides": (("a", record["a"]), ("b", record["b"]))}
@@ -78,5 +74,5 @@ def render(out: Path, record: dict | None = None) -> dict:
         for path, text in written.items():
             write_atomically(out / path, text.encode("utf-8"))
         pages.copy_assets(out)
-        write_atomically(out / COMPARE_FILE, json.dumps(record, separators=(",", ":")).encode())
+        compare_records.write_compare(out, record)
     return record

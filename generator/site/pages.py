@@ -8,38 +8,32 @@ by file atomically: a template error leaves the previous site as it was.
 from __future__ import annotations
 
 import importlib.resources
-import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from joblib import Parallel, delayed
-from PIL import Image
 
 from generator import __version__
-from generator.store import circuit_records
-from generator.store import facet_records
-from generator.store import directory
-from generator.store import zoo_records
 from generator.analysis import neighbours as filter_neighbours  # render() has a local 'neighbours' (adjacent layers)
 from generator.errors import AtlasError
+from generator.store import atlas_records, circuit_records, directory, example_records, facet_records, zoo_records
 from generator.store.files import write_atomically, writing
-from generator.store.tiles import contact_sheet, encode_png
+from generator.store.layout import ATLAS_FORMAT
+from generator.store.tiles import contact_sheet, encode_png, read_tile
 
 # The templates ship inside the package as generator/templates (pyproject.toml maps the top-level templates/
 # there in a wheel); in a source checkout they are the top-level templates/ itself.
 _PACKAGED_TEMPLATES = importlib.resources.files("generator") / "templates"
 TEMPLATES = (Path(str(_PACKAGED_TEMPLATES)) if _PACKAGED_TEMPLATES.is_dir()
              else Path(__file__).resolve().parents[2] / "templates")
-ATLAS_FILE = "atlas.json"
 PREVIEW_STRIP = 12
 
 
 def collect(out: Path) -> dict:
     """The atlas record: run.json plus every finished unit's filters, in filter order."""
     run = directory.read_run(out)
-    scan = directory.read_examples(out)
+    scan = example_records.read_examples(out)
     examples_summary, layer_examples = examples_for_site(scan, run)
     layers = []
     for layer in run["layers"]:
@@ -77,7 +71,7 @@ def collect(out: Path) -> dict:
         notices.append({"phase": "maps", "failed": True,
                         "text": f"Maps and neighbours not built: {type(error).__name__}: {error}."})
     return {
-        "format": directory.FORMAT,
+        "format": ATLAS_FORMAT,
         "generator": f"filter-atlas {__version__}",
         **{key: run[key] for key in ("model", "method", "profile", "profile_reason", "full_command", "backend")},
         "examples": examples_summary,
@@ -166,11 +160,6 @@ def curve_points(curve: list, width: int = 320, height: int = 120) -> str:
                     for index in indices if curve[index] is not None)
 
 
-def _read_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
-
-
 def render(out: Path) -> dict:
     """Write atlas.json, every page, contact sheets and assets into ``out``; return the record."""
     record = collect(out)
@@ -196,7 +185,7 @@ def render(out: Path) -> dict:
         for layer in record["layers"]:
             if layer["contact_sheet"]:
                 tiles = Parallel(n_jobs=-1, prefer="threads")(  # PNG decoding releases the GIL
-                    delayed(_read_rgb)(out / entry["positive"]["image"]) for entry in layer["filters"])
+                    delayed(read_tile)(out, entry["positive"]["image"]) for entry in layer["filters"])
                 write_atomically(out / layer["contact_sheet"], encode_png(contact_sheet(tiles), palette=True))
                 if layer.get("map"):
                     tiles_by_id = {entry["id"]: tile for entry, tile in zip(layer["filters"], tiles)}
@@ -204,7 +193,7 @@ def render(out: Path) -> dict:
                                      filter_neighbours.map_sprite(tiles_by_id, layer["map"]))
         for path, text in pages.items():
             write_atomically(out / path, text.encode("utf-8"))
-        write_atomically(out / ATLAS_FILE, json.dumps(record, separators=(",", ":")).encode())
+        atlas_records.write_atlas(out, record)
         copy_assets(out)
     return record
 

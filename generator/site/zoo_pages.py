@@ -5,28 +5,21 @@ labels, its data inline in the page (nothing is fetched)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from generator import __version__
-from generator.site import compare_pages, pages
-from generator.store import directory, zoo_records
 from generator.errors import AtlasError
+from generator.site import compare_pages, pages
+from generator.store import atlas_records, compare_records, directory, example_records, zoo_records
 from generator.store.files import write_atomically, writing
+from generator.store.layout import MODELS_FILE
 
 STRIP = 12  # tiles per model on the index
 
 
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def model_row(root: Path, model: dict) -> dict:
     """What the index shows of one model: its atlas record (None until built), counts and a strip of tiles."""
-    atlas = _read_json(root / model["slug"] / pages.ATLAS_FILE)
+    atlas = atlas_records.read_atlas(zoo_records.member(root, model["slug"]))
     if atlas is None:
         return {**model, "atlas": None}
     entries = [{**entry, "layer": layer["name"]} for layer in atlas["layers"] for entry in layer["filters"]]
@@ -55,12 +48,12 @@ def render_index(root: Path) -> None:
     root = Path(root)
     record = zoo_records.read_models(root)
     if record is None:
-        raise AtlasError(f"'{root}' is not a multi-model site ({zoo_records.MODELS_FILE} is missing).")
+        raise AtlasError(f"'{root}' is not a multi-model site ({MODELS_FILE} is missing).")
     rows = [model_row(root, model) for model in record["models"]]
     names = {model["slug"]: model["name"] for model in record["models"]}
     compares = []
     for item in record.get("compare", []):
-        found = _read_json(root / item["slug"] / "compare.json")
+        found = compare_records.read_compare(zoo_records.member(root, item["slug"]))
         ranked = sorted((found or {}).get("layers", []), key=lambda layer: -(layer["change"] or 0.0))
         compares.append({**item, "a_name": names.get(item["a"], item["a"]), "b_name": names.get(item["b"], item["b"]),
                          "record": found is not None, "top_layer": ranked[0]["name"] if ranked else "none"})
@@ -78,21 +71,22 @@ def render_all(root: Path, merges: list[Path] = ()) -> list[dict]:
     for other in merges:
         record = zoo_records.read_models(other)
         if record is None:
-            raise AtlasError(f"'{other}' is not part of a multi-model build ({zoo_records.MODELS_FILE} is missing): "
+            raise AtlasError(f"'{other}' is not part of a multi-model build ({MODELS_FILE} is missing): "
                              f"merge the shard directories that `atlas build --config ZOO --shard I/N` wrote.")
         for model in record["models"]:
-            if (other / model["slug"] / directory.RUN_FILE).exists():
-                directory.merge_units(other / model["slug"], root / model["slug"])
-                directory.copy_examples(other / model["slug"], root / model["slug"])
+            source, target = zoo_records.member(other, model["slug"]), zoo_records.member(root, model["slug"])
+            if directory.has_run(source):
+                directory.merge_units(source, target)
+                example_records.copy_examples(source, target)
         if zoo_records.read_models(root) is None:
             zoo_records.write_models(root, {key: value for key, value in record.items() if key != "format"})
     record = zoo_records.read_models(root)
     if record is None:
-        raise AtlasError(f"'{root}' is not a multi-model site ({zoo_records.MODELS_FILE} is missing).")
-    built = [pages.render(root / model["slug"]) for model in record["models"]
-             if (root / model["slug"] / directory.RUN_FILE).exists()]
+        raise AtlasError(f"'{root}' is not a multi-model site ({MODELS_FILE} is missing).")
+    built = [pages.render(zoo_records.member(root, model["slug"])) for model in record["models"]
+             if directory.has_run(zoo_records.member(root, model["slug"]))]
     for item in record.get("compare", []):
-        if (root / item["slug"] / compare_pages.COMPARE_FILE).exists():
-            compare_pages.render(root / item["slug"])
+        if compare_records.has_compare(zoo_records.member(root, item["slug"])):
+            compare_pages.render(zoo_records.member(root, item["slug"]))
     render_index(root)
     return built

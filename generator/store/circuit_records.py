@@ -1,23 +1,35 @@
-"""The circuits' records as the site reads them (no model, no Keras): where a layer pair's file lies, reading it,
-and each filter's lists attached to the atlas record. circuits.py computes and writes them."""
+"""The circuits' records (no model, no Keras): where a layer pair's file lies, reading and writing it, copying
+them when shards merge, and each filter's lists attached to the atlas record. circuits.py computes them."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from generator.store import directory
-from generator.store.files import read_record
-
-FORMAT = 1
-CIRCUITS_DIR = directory.CIRCUITS_DIR
+from generator.store.files import copy_file, read_record, write_atomically, writing
+from generator.store.layout import CIRCUITS_DIR, CIRCUITS_FORMAT, circuit_file
 
 
 def pair_path(out: Path, earlier: str, later: str) -> Path:
-    return out / CIRCUITS_DIR / f"{directory.layer_slug(earlier)}--{directory.layer_slug(later)}.json"
+    return out / circuit_file(earlier, later)
 
 
 def read_pair(out: Path, earlier: str, later: str) -> dict | None:
-    return read_record(pair_path(out, earlier, later), FORMAT)
+    return read_record(pair_path(out, earlier, later), CIRCUITS_FORMAT)
+
+
+def write_pair(out: Path, record: dict) -> None:
+    """A layer pair's record (its ``earlier`` and ``later`` layers name the file), written whole."""
+    with writing(f"the circuits of '{record['later']}' into '{out}'"):
+        write_atomically(pair_path(out, record["earlier"], record["later"]),
+                         json.dumps(record, separators=(",", ":")).encode())
+
+
+def copy_circuits(source: Path, target: Path) -> None:
+    """Copy another output directory's circuit files that ``target`` lacks."""
+    for path in sorted((source / CIRCUITS_DIR).glob("*.json")):
+        if not (target / CIRCUITS_DIR / path.name).exists():
+            copy_file(source, target, f"{CIRCUITS_DIR}/{path.name}")
 
 
 def for_site(out: Path, layers: list[dict]) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -22,29 +21,22 @@ import numpy as np
 from generator.errors import AtlasError
 from generator.store.facet_records import copy_facets
 from generator.store.files import copy_file, read_record, write_atomically, writing
+from generator.store.layout import (
+    NOTICES_FILE,
+    NOTICES_FORMAT,
+    RUN_FILE,
+    UNIT_FORMAT,
+    channels_path,
+    filter_page_path,
+    layer_slug,
+    tile_path,
+    unit_manifest_file,
+)
 from generator.store.tiles import channel_strip, displayed, encode_png, status_of, write_tile
 
-FORMAT = 1
-RUN_FILE = "run.json"
-UNITS_DIR = "units"
-EXAMPLES_DIR = "examples"  # the dataset-example scan (examples.py) and the source images it shows
-EXAMPLES_FILE = f"{EXAMPLES_DIR}/examples.json"
-EXAMPLES_FORMAT = 2
-FINGERPRINTS_FILE = f"{EXAMPLES_DIR}/fingerprints.npz"  # each filter's maximum per scanned image (neighbours.py)
-CIRCUITS_DIR = "circuits"  # a file per pair of consecutive layers (circuits.py)
-NOTICES_FILE = "notices.json"  # what did not apply to this model, and which phases failed (atlas.py)
-NOTICES_FORMAT = 1
 SIGNS = (("positive", 1.0), ("negative", -1.0))  # each filter's two images: its pattern, and it taken out
 SIGN_NAMES = tuple(name for name, _ in SIGNS)
 FILE_KEYS = ("image", "thumbnail", "channels")  # the files a sign's record may name ("channels": N-band images)
-
-
-def layer_slug(name: str) -> str:
-    """A file-name-safe, unique form of a layer name: ``block1_conv1`` stays, ``a/../b`` gets a hash suffix."""
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "layer"
-    if slug != name:
-        slug = f"{slug}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
-    return slug
 
 
 def layer_key(model_id: str, layer_name: str, method_key: str, size: int) -> int:
@@ -66,11 +58,11 @@ class Unit:
         return f"{self.filter_ids[0]:04d}-{self.filter_ids[-1]:04d}-{zlib.crc32(ids.encode()):08x}"
 
     def manifest_path(self, out: Path) -> Path:
-        return out / UNITS_DIR / self.slug / f"{self.name}.json"
+        return out / unit_manifest_file(self.slug, self.name)
 
 
 def unit_key(run_identity: dict, layer: str) -> str:
-    text = json.dumps({**run_identity, "layer": layer, "format": FORMAT}, sort_keys=True)
+    text = json.dumps({**run_identity, "layer": layer, "format": UNIT_FORMAT}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -79,20 +71,6 @@ def plan_layer_units(layer: str, filter_ids: list[int], unit_size: int, key: str
     return [Unit(layer, slug, tuple(filter_ids[start:start + unit_size]), key,
                  cost_per_filter * len(filter_ids[start:start + unit_size]))
             for start in range(0, len(filter_ids), unit_size)]
-
-
-def tile_path(slug: str, filter_id: int, sign: str) -> str:
-    """Site-relative path of a filter's tile; depends only on layer and filter id (stable URLs)."""
-    return f"tiles/{slug}/{filter_id:04d}-{sign}.png"
-
-
-def channels_path(slug: str, filter_id: int, sign: str) -> str:
-    """Site-relative path of the strip of a multi-band image's channels, one grayscale image each."""
-    return f"tiles/{slug}/{filter_id:04d}-{sign}-channels.png"
-
-
-def filter_page_path(slug: str, filter_id: int) -> str:
-    return f"layers/{slug}/{filter_id:04d}.html"
 
 
 def read_manifest(unit: Unit, out: Path) -> dict | None:
@@ -112,7 +90,7 @@ def read_manifest(unit: Unit, out: Path) -> dict | None:
 
 
 def write_manifest(unit: Unit, out: Path, filters: list[dict], details: dict) -> None:
-    manifest = {"format": FORMAT, "key": unit.key, "layer": unit.layer, "filter_ids": list(unit.filter_ids),
+    manifest = {"format": UNIT_FORMAT, "key": unit.key, "layer": unit.layer, "filter_ids": list(unit.filter_ids),
                 "filters": filters, **details}
     with writing(f"the manifest '{unit.manifest_path(out)}'",
                  "Free some space; a re-run resumes from the last finished batch."):
@@ -167,15 +145,29 @@ def write_run(out: Path, run: dict) -> None:
     write_atomically(out / RUN_FILE, json.dumps(run, indent=1).encode())
 
 
-def read_run(out: Path) -> dict:
-    path = out / RUN_FILE
+def has_run(out: Path) -> bool:
+    """Whether ``out`` holds an atlas run (its run.json)."""
+    return (out / RUN_FILE).is_file()
+
+
+def load_run(out: Path):
+    """run.json as it is written, or None where there is none; OSError or ValueError where it cannot be read (a
+    caller that tells those apart from a missing run)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise AtlasError(f"'{out}' holds no atlas run ({RUN_FILE} is missing): build one with `atlas build "
-                         f"--out {out}` first.") from None
+        return None
+
+
+def read_run(out: Path) -> dict:
+    try:
+        run = load_run(out)
     except (OSError, ValueError) as error:
-        raise AtlasError(f"'{path}' cannot be read: {error}.") from None
+        raise AtlasError(f"'{out / RUN_FILE}' cannot be read: {error}.") from None
+    if run is None:
+        raise AtlasError(f"'{out}' holds no atlas run ({RUN_FILE} is missing): build one with `atlas build "
+                         f"--out {out}` first.")
+    return run
 
 
 def layer_units(layer: dict) -> list[Unit]:
@@ -256,25 +248,3 @@ def merge_notices(source: Path, target: Path) -> None:
     notices = read_notices(source)
     if notices:
         update_notices(target, set(), notices)
-
-
-def read_examples(out: Path) -> dict | None:
-    """The finished scan's record in ``out``, or None."""
-    return read_record(out / EXAMPLES_FILE, EXAMPLES_FORMAT)
-
-
-def copy_examples(source: Path, target: Path) -> bool:
-    """Copy another output directory's finished scan (when ``target`` has none): for merging shards, of which
-    only the first scans."""
-    for path in sorted((source / CIRCUITS_DIR).glob("*.json")):  # the first shard also finds the circuits
-        if not (target / CIRCUITS_DIR / path.name).exists():
-            copy_file(source, target, f"{CIRCUITS_DIR}/{path.name}")
-    record = read_examples(source)
-    if record is None or read_examples(target) is not None:
-        return False
-    for entry in record["images"]:
-        copy_file(source, target, entry["file"])
-    if (source / FINGERPRINTS_FILE).is_file():
-        copy_file(source, target, FINGERPRINTS_FILE)
-    copy_file(source, target, EXAMPLES_FILE)
-    return True

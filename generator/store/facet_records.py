@@ -1,27 +1,38 @@
-"""The facets' records as the site reads them (no model, no Keras): a manifest per work unit,
-``facets/<layer>/<unit>.json``, written after its tiles; each filter's facets attached to the atlas record.
-facets.py computes and writes them."""
+"""The facets' records (no model, no Keras): a manifest per work unit, ``facets/<layer>/<unit>.json``, written
+after its tiles; reading and writing them, and each filter's facets attached to the atlas record. facets.py
+computes them."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from generator.store.files import copy_file, read_record
+import numpy as np
 
-FORMAT = 1
-FACETS_DIR = "facets"
+from generator.store.files import copy_file, read_record, write_atomically, writing
+from generator.store.layout import FACETS_DIR, FACETS_FORMAT, facet_manifest_file, facet_tile_path
+from generator.store.tiles import write_tile
 
 
 def manifest_path(out: Path, slug: str, unit_name: str) -> Path:
-    return out / FACETS_DIR / slug / f"{unit_name}.json"
-
-
-def facet_tile_path(slug: str, filter_id: int, facet: int) -> str:
-    return f"tiles/{slug}/{filter_id:04d}-facet-{facet}.png"
+    return out / facet_manifest_file(slug, unit_name)
 
 
 def read_facets(out: Path, slug: str, unit_name: str) -> dict | None:
-    return read_record(manifest_path(out, slug, unit_name), FORMAT)
+    return read_record(manifest_path(out, slug, unit_name), FACETS_FORMAT)
+
+
+def write_facet_tile(out: Path, slug: str, filter_id: int, facet: int, tile: np.ndarray) -> str:
+    """One facet's tile and its thumbnail; returns the tile's site-relative path."""
+    path = facet_tile_path(slug, filter_id, facet)
+    write_tile(out / path, tile)
+    return path
+
+
+def write_facets(out: Path, slug: str, unit_name: str, manifest: dict) -> None:
+    """A unit's facet manifest, after its tiles: its facets are done once it is there."""
+    with writing(f"the facets of '{manifest['layer']}' into '{out}'"):
+        write_atomically(manifest_path(out, slug, unit_name), json.dumps(manifest, separators=(",", ":")).encode())
 
 
 def for_site(out: Path, layers: list[dict]) -> None:

@@ -126,3 +126,18 @@ def contact_sheet(tiles: list[np.ndarray], tile_size: int = 64, gap: int = 2) ->
     padded = [np.pad(tile, ((0, gap), (0, gap), (0, 0)), constant_values=255) for tile in resized]
     grid = rearrange(np.stack(padded), "(rows columns) h w c -> (rows h) (columns w) c", rows=rows)
     return grid[:rows * cell - gap, :columns * cell - gap]
+
+
+def load_tile(path: Path, num_channels: int = 3) -> np.ndarray:
+    """A tile's uint8 pixels, (H, W, C): RGB, grayscale, or every band from the channel strip ``path`` names."""
+    with Image.open(path) as image:
+        if num_channels == 3:
+            return np.asarray(image.convert("RGB"))
+        if num_channels == 1:
+            return np.asarray(image.convert("L"))[..., None]
+        return split_strip(np.asarray(image.convert("L")), num_channels)
+
+
+def read_tile(out: Path, relative: str, num_channels: int = 3) -> np.ndarray:
+    """The tile (or channel strip) of ``out`` that a record names by its site-relative path (``load_tile``)."""
+    return load_tile(out / relative, num_channels)

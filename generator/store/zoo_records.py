@@ -8,20 +8,24 @@ import json
 from pathlib import Path
 
 from generator.store.files import read_record, write_atomically, writing
+from generator.store.layout import MODELS_FILE, MODELS_FORMAT
 
-FORMAT = 1
-MODELS_FILE = "models.json"
 MODELS_INDEX = "../index.html"  # from a model's (or comparison's) own root to the models index
 
 
 def read_models(root: Path) -> dict | None:
     """``models.json`` of a multi-model site's root, or None where ``root`` is not one."""
-    return read_record(Path(root) / MODELS_FILE, FORMAT)
+    return read_record(Path(root) / MODELS_FILE, MODELS_FORMAT)
 
 
 def write_models(root: Path, record: dict) -> None:
     with writing(f"the models' record into '{root}'"):
-        write_atomically(Path(root) / MODELS_FILE, json.dumps({"format": FORMAT, **record}, indent=1).encode())
+        write_atomically(Path(root) / MODELS_FILE, json.dumps({"format": MODELS_FORMAT, **record}, indent=1).encode())
+
+
+def member(root: Path, slug: str) -> Path:
+    """The folder of a model or comparison in a multi-model root: a standalone output directory."""
+    return Path(root) / slug
 
 
 def members(record: dict) -> list[str]:
