@@ -346,3 +346,36 @@ def test_a_failing_late_phase_still_renders_the_site_and_says_so_in_one_line(tmp
     assert report.num_built == 0 and not report.failures  # the images were kept; circuits alone were redone
     record = json.loads((tmp_path / "atlas.json").read_text())
     assert record["notices"] == [] and "circuit" in record["layers"][1]["filters"][0]
+
+
+def test_a_full_build_stopped_during_its_facets_is_a_complete_atlas_without_them(tmp_path, monkeypatch):
+    """Every filter's positive and negative images come first and the site is rendered from them before any facet:
+    a build killed when the facets start (a second Ctrl-C) leaves a browsable atlas of every image and no facet."""
+    from generator.analysis import facets
+
+    seen_at_facets = {}
+
+    def killed(*arguments, **keywords):
+        seen_at_facets["atlas"] = json.loads((tmp_path / "atlas.json").read_text())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(facets, "build", killed)
+    settings = tiny_settings(tmp_path, layers=("conv1", "conv2"), filters="0:3", steps=2, facets=2,
+                             examples="shipped")
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.build(settings)
+    record = seen_at_facets["atlas"]
+    assert [[entry["id"] for entry in layer["filters"]] for layer in record["layers"]] == [[0, 1, 2], [0, 1, 2]]
+    for layer in record["layers"]:
+        for entry in layer["filters"]:
+            assert all((tmp_path / entry[sign]["image"]).is_file() for sign in ("positive", "negative"))
+            assert "examples" in entry and not entry.get("facets")
+    assert "circuit" in record["layers"][1]["filters"][0]
+    assert (tmp_path / "index.html").is_file() and broken_links(tmp_path) == []
+    assert not list(tmp_path.glob("facets/**/*.json")) and not list(tmp_path.glob("tiles/**/*-facet-*"))
+    monkeypatch.undo()
+    report = pipeline.build(settings)  # the next run adds only the facets
+    assert report.num_built == 0
+    record = json.loads((tmp_path / "atlas.json").read_text())
+    assert all(len(entry["facets"]) == 2 for layer in record["layers"] for entry in layer["filters"])
+    assert broken_links(tmp_path) == []

@@ -3,8 +3,9 @@
 load the model -> plan the layers, their filters and work units (``plan_layers``) -> write run.json -> find the
 units not yet done (``units_to_do``) -> optimise them, here or on a Dask cluster (workers.py: one extractor and
 one compiled step per layer), writing each unit's tiles and manifest in writer threads while the next optimises
-(``optimise_and_write``) -> scan the dataset examples (dataset_examples.py) -> render the site from the manifests and
-the examples (pages.py).
+(``optimise_and_write``) -> scan the dataset examples (dataset_examples.py) -> find the circuits (circuits.py) ->
+with facets: render the site, then the facets (facets.py) -> render the site from the manifests and the records
+(pages.py).
 """
 
 from __future__ import annotations
@@ -135,10 +136,6 @@ def build(settings: RunSettings, progress: Progress | None = None, *, shard: tup
             with report.phase("optimise"):
                 optimise_and_write(settings, pending, out, report, progress, stop, dask)
             ran: set[str] = set()  # the late phases this build ran: their notices replace the last build's
-            if settings.num_facets and not stop.requested:
-                with late_phase("facets", ran, report, progress):
-                    facets.build(loaded, plans, settings.num_facets, out, mine, progress, stop,
-                                 settings.display_channels)
             scan = None
             if scans_examples and not stop.requested:
                 with stop.installed(), late_phase("examples", ran, report, progress):  # Ctrl-C saves the scan so far
@@ -147,10 +144,16 @@ def build(settings: RunSettings, progress: Progress | None = None, *, shard: tup
             if (shard is None or shard[0] == 0) and not stop.requested:  # one shard finds the circuits
                 with late_phase("circuits", ran, report, progress):
                     circuits.build(loaded, circuits.pairs_of(plans), out, scan, images, progress)
+            if settings.num_facets and not stop.requested:
+                # The facets are most of a full build's work: the site is rendered before them, so a build
+                # stopped or still running during the facets is already a complete atlas without them.
+                render_site(out, held, report, ran, progress)
+                progress.note("The site is rendered with every image; the facets come next.")
+                with stop.installed(), late_phase("facets", ran, report, progress):  # Ctrl-C: after the unit
+                    facets.build(loaded, plans, settings.num_facets, out, mine, progress, stop,
+                                 settings.display_channels)
             report.interrupted = stop.requested
-        with held.exclusive("render"), report.phase("render"):  # shards render one after another
-            directory.update_notices(out, ran, [notice._asdict() for notice in progress.notices])
-            record = pages.render(out)
+        record = render_site(out, held, report, ran, progress)
     report.failures += [PhaseFailure(notice["phase"], notice["text"]) for notice in record["notices"]
                         if notice["failed"] and notice["phase"] == "maps"]  # the maps are made while rendering
     report.seconds = time.perf_counter() - started
@@ -184,6 +187,13 @@ def late_phase(name: str, ran: set[str], report: BuildReport, progress: Progress
             text = f"{name.capitalize()} not built: {detail.rstrip('.')}."
             progress.notice(name, text, failed=True)
             report.failures.append(PhaseFailure(name, text, error))
+
+
+def render_site(out: Path, held, report: BuildReport, ran: set[str], progress: Progress) -> dict:
+    """Write the notices so far and render the site from what is on disk; shards render one after another."""
+    with held.exclusive("render"), report.phase("render"):
+        directory.update_notices(out, ran, [notice._asdict() for notice in progress.notices])
+        return pages.render(out)
 
 
 def units_to_do(plans: list[LayerPlan], out: Path, mine: set[directory.Unit] | None, report: BuildReport,
