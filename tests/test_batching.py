@@ -50,3 +50,4 @@ def test_out_of_memory_errors_are_told_from_others():
     assert batching.is_out_of_memory(MemoryError("CUDA out of memory"))
     assert not batching.is_out_of_memory(ValueError("Incompatible shapes: [2,8] vs. [2,4]"))
     assert not batching.is_out_of_memory(np.linalg.LinAlgError("Singular matrix"))
+    assert not batching.is_out_of_memory(ValueError("no room for the zoom level in the config"))

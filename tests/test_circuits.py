@@ -87,6 +87,17 @@ def test_attribution_finds_the_planted_exciter_and_inhibitor_at_the_top(between)
     assert [item["id"] for item in later[TARGET]["inhibit"]] == [INHIBITOR]
 
 
+def test_attribution_does_not_depend_on_how_images_and_pairs_are_batched(monkeypatch):
+    """Images shared by several filters, in chunks of 32 and of 5: the same strengths."""
+    loaded = planted_model("pool")
+    examples = {filter_id: list(range(filter_id, 24, 2)) for filter_id in range(4)}
+    whole = circuits.Attribution(loaded, "first", "second").strengths(random_images(), examples, 4)
+    monkeypatch.setattr(circuits, "ATTRIBUTION_BATCH", 5)
+    chunked = circuits.Attribution(loaded, "first", "second").strengths(random_images(), examples, 4)
+    assert np.abs(whole).max() > 0
+    np.testing.assert_allclose(chunked, whole, rtol=1e-4, atol=1e-6 * np.abs(whole).max())
+
+
 def test_attribution_without_anything_between_agrees_in_sign_with_the_weights():
     loaded = planted_model()
     examples = {filter_id: list(range(24)) for filter_id in range(4)}
@@ -119,19 +130,32 @@ def test_an_attribution_pair_without_dataset_examples_is_left_out(tmp_path):
     assert circuits.build(planted_model("pool"), [pair], tmp_path) == []
 
 
-def test_the_atlas_lists_each_filters_circuit_with_links_to_built_pages(tmp_path):
+def test_the_atlas_lists_each_filters_circuit_among_built_filters_and_counts_the_unbuilt(tmp_path):
+    """Five filters per layer built: each list names built filters only, the strongest built ones in order, and
+    says how many of the strongest of every filter were left out; the page shows both."""
     pipeline.build(tiny_settings(tmp_path, layers=("conv1", "conv2"), filters="0:5", steps=2))
     record = json.loads((tmp_path / "atlas.json").read_text())
     first, second = record["layers"]
     weights = circuits.weight_strengths(load_model("tiny-cnn"), "conv1", "conv2")
-    entry = second["filters"][0]
-    assert entry["circuit"]["layer"] == "conv1" and entry["circuit"]["method"] == "weights"
-    assert entry["circuit"]["excite"][0]["id"] == int(np.argmax(weights[:, 0]))
-    built = {item["id"] for item in first["filters"]}
-    for item in entry["circuit"]["excite"] + entry["circuit"]["inhibit"]:
-        assert (item["page"] is not None) == (item["id"] in built)
-        if item["page"]:
+    built = [item["id"] for item in first["filters"]]
+    assert built == [0, 1, 2, 3, 4] and weights.shape[0] > len(built)
+    left_out = []
+    for entry in second["filters"]:
+        column = weights[:, entry["id"]]
+        circuit = entry["circuit"]
+        assert circuit["layer"] == "conv1" and circuit["method"] == "weights"
+        expected = [i for i in np.argsort(-column, kind="stable") if i in built and column[i] > 0][:circuits.NUM_LISTED]
+        assert [item["id"] for item in circuit["excite"]] == expected
+        strongest = [i for i in np.argsort(-column, kind="stable") if column[i] > 0][:circuits.NUM_LISTED]
+        assert circuit["unbuilt"]["excite"] == sum(i not in built for i in strongest)
+        left_out.append(circuit["unbuilt"]["excite"] + circuit["unbuilt"]["inhibit"])
+        for item in circuit["excite"] + circuit["inhibit"]:
             assert (tmp_path / item["page"]).is_file() and (tmp_path / item["thumbnail"]).is_file()
-    page = (tmp_path / entry["page"]).read_text()
+    assert sum(left_out) > 0  # the planted situation: some strong filters are not built
+    shown = next(entry for entry in second["filters"] if entry["circuit"]["unbuilt"]["excite"])
+    page = (tmp_path / shown["page"]).read_text()
     assert "Filters of conv1 that excite it" in page
+    assert f"{shown['circuit']['unbuilt']['excite']} of the strongest" in page and "unbuilt" not in page.split(
+        "circuit-list")[1].split("</ul>")[0]  # no grey box in the list
     assert any("feeds" in item for item in first["filters"])
+    assert all(feed["page"] for item in first["filters"] for feed in item.get("feeds", {}).get("filters", []))

@@ -8,9 +8,13 @@ For each pair of consecutive chosen layers (earlier, later), a strength per (ear
   the way and of the one folded into the later convolution (folding.py), so it is the weight of the function
   whose filters the atlas shows.
 - ``attribution``, where anything else lies between (pooling, other convolutions): on the dataset examples, the
-  mean over each later filter's top real patches of gradient x activation of the earlier layer's output,
-  summed over positions, for the later filter's pre-activation at its most active position (the position the
-  scan found). All (example, filter) pairs of a layer pair go through one compiled gradient, in batches.
+  mean over each later filter's ATTRIBUTION_EXAMPLES top real patches of gradient x activation of the earlier
+  layer's output, summed over positions, for the later filter's pre-activation at its most active position. The
+  earlier activations are computed once per image; all (example, filter) pairs of a layer pair then go through
+  one compiled gradient, in batches.
+
+The lists name only the filters the atlas builds (a preview builds a few per layer), and count how many of the
+strongest were left out because they are not built.
 
 Each layer pair is one file, ``circuits/<earlier>--<later>.json``, written atomically and recomputed only when
 its key (model, weights, layers, method, and for attribution the scan and the filters) changes. Each filter's
@@ -38,6 +42,7 @@ from generator.store.layout import CIRCUITS_FORMAT
 
 NUM_LISTED = 6  # filters listed per direction on a page
 ATTRIBUTION_BATCH = 32  # (example, filter) pairs per gradient batch: one shape, one trace per layer pair
+ATTRIBUTION_EXAMPLES = 3  # each later filter's top dataset examples that its strengths are averaged over
 # Layers that act on each value alone: a later convolution reading through them still reads the earlier filters.
 ELEMENTWISE = (keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU,
                keras.layers.Dropout, keras.layers.BatchNormalization)
@@ -47,7 +52,8 @@ ELEMENTWISE = (keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReL
 class LayerPair:
     earlier: LayerInfo
     later: LayerInfo
-    later_filter_ids: tuple[int, ...]  # the filters of the later layer whose lists are computed by attribution
+    later_filter_ids: tuple[int, ...]  # the later layer's filters the atlas builds: the lists are theirs
+    earlier_filter_ids: tuple[int, ...] | None = None  # the earlier layer's built filters, the ones listed; None: all
 
 
 def weight_strengths(loaded: LoadedModel, earlier: str, later: str) -> np.ndarray | None:
@@ -142,37 +148,55 @@ class Attribution:
     def strengths(self, pixels: np.ndarray, examples: dict[int, list[int]], num_later: int) -> np.ndarray:
         """(earlier filters, later filters): for each later filter, the mean contribution over the images
         ``examples[filter]`` (indices into ``pixels``); zero for filters without examples."""
-        # The earlier activations are computed per batch, from the pixels: held for every image at once they
-        # would not fit (VGG16 block2 at 224 px: 6 MB an image).
-        pairs = [(image, filter_id) for filter_id, images in sorted(examples.items()) for image in images]
+        # The earlier activations are computed once per image, a batch of images at a time (held for every image
+        # at once they would not fit: VGG16 block2 at 224 px is 6 MB an image); the (image, filter) pairs of those
+        # images then go through the gradient in batches. Each function sees one batch shape (one trace).
+        pairs = sorted((image, filter_id) for filter_id, images in examples.items() for image in images)
+        used = sorted({image for image, _ in pairs})
+        image_batch, pair_batch = even_batch(len(used)), even_batch(len(pairs))
         totals, counts = None, np.zeros(num_later, np.int64)
-        for start in range(0, len(pairs), ATTRIBUTION_BATCH):
-            batch = pairs[start:start + ATTRIBUTION_BATCH]
-            padded = batch + [batch[-1]] * (ATTRIBUTION_BATCH - len(batch))  # one batch shape, one trace
-            images = np.array([image for image, _ in padded])
-            filter_ids = np.array([filter_id for _, filter_id in padded], np.int32)
+        for start in range(0, len(used), image_batch):
+            chunk = used[start:start + image_batch]
+            row_of = {image: row for row, image in enumerate(chunk)}
+            padded_chunk = chunk + [chunk[-1]] * (image_batch - len(chunk))
             with stderr_silenced():
-                earlier_values = self.activations(self.earlier_weights, pixels[images])
-                values = np.asarray(self.contributions(self.later_weights, earlier_values, pixels[images],
-                                                       filter_ids), np.float64)
-            if totals is None:
-                totals = np.zeros((values.shape[1], num_later), np.float64)
-            for row, (_, filter_id) in enumerate(batch):
-                totals[:, filter_id] += values[row]
-                counts[filter_id] += 1
+                chunk_values = self.activations(self.earlier_weights, pixels[padded_chunk])
+            chunk_pairs = [pair for pair in pairs if pair[0] in row_of]
+            for first in range(0, len(chunk_pairs), pair_batch):
+                batch = chunk_pairs[first:first + pair_batch]
+                padded = batch + [batch[-1]] * (pair_batch - len(batch))
+                images = np.array([image for image, _ in padded])
+                rows = np.array([row_of[image] for image in images], np.int32)
+                filter_ids = np.array([filter_id for _, filter_id in padded], np.int32)
+                with stderr_silenced():
+                    earlier_values = keras.ops.take(chunk_values, rows, axis=0)
+                    values = np.asarray(self.contributions(self.later_weights, earlier_values, pixels[images],
+                                                           filter_ids), np.float64)
+                if totals is None:
+                    totals = np.zeros((values.shape[1], num_later), np.float64)
+                for row, (_, filter_id) in enumerate(batch):
+                    totals[:, filter_id] += values[row]
+                    counts[filter_id] += 1
         if totals is None:
             totals = np.zeros((int(self.earlier_model.outputs[0].shape[-1]), num_later), np.float64)
         return totals / np.maximum(counts, 1)[None, :]
 
 
+def even_batch(count: int) -> int:
+    """The batch for ``count`` items: as few batches of at most ATTRIBUTION_BATCH as hold them, filled evenly (a
+    full batch and a nearly empty one would compute the padding of the second)."""
+    num_batches = -(-max(count, 1) // ATTRIBUTION_BATCH)
+    return -(-max(count, 1) // num_batches)
+
+
 def scan_examples(record: dict, images: ImageSet, later: str, filter_ids, num_channels: int = 3
                   ) -> tuple[np.ndarray, dict[int, list[int]]]:
-    """The scanned images that the later layer's filters show as their top examples (pixels, as scanned, in the
-    model's ``num_channels``) and, per filter, which of them."""
+    """The scanned images that the later layer's filters show as their ATTRIBUTION_EXAMPLES top examples (pixels,
+    as scanned, in the model's ``num_channels``) and, per filter, which of them."""
     slots: dict[int, int] = {}
     examples: dict[int, list[int]] = {}
     for filter_id in filter_ids:
-        for example in record["layers"][later]["filters"][filter_id]["positive"]:
+        for example in record["layers"][later]["filters"][filter_id]["positive"][:ATTRIBUTION_EXAMPLES]:
             examples.setdefault(filter_id, []).append(slots.setdefault(example["image"], len(slots)))
     size = record["image_size"]
     pixels = [load_square(images.root / record["images"][slot]["name"], size, num_channels) for slot in slots]
@@ -181,27 +205,38 @@ def scan_examples(record: dict, images: ImageSet, later: str, filter_ids, num_ch
     return np.stack(pixels) if pixels else np.zeros((0, size, size, num_channels), np.uint8), examples
 
 
-def listed(strengths: np.ndarray, filter_ids=None) -> list[dict]:
-    """Per later filter (column), the NUM_LISTED strongest positive (``excite``) and negative (``inhibit``)
-    earlier filters; per earlier filter (row), the later filters it excites most (``feeds``)."""
-    later_ids = range(strengths.shape[1]) if filter_ids is None else filter_ids
+def listed(strengths: np.ndarray, later_ids=None, earlier_ids=None) -> tuple[list[dict], list[dict]]:
+    """Per later filter (column ``later_ids``, every one without it), the NUM_LISTED strongest positive
+    (``excite``) and negative (``inhibit``) filters among the earlier layer's built ones (``earlier_ids``; every
+    one without it), and ``unbuilt``: how many of the NUM_LISTED strongest of all earlier filters are not built
+    (a preview builds a few per layer). Per built earlier filter (row), the later filters it excites most
+    (``feeds``)."""
+    later_ids = list(range(strengths.shape[1]) if later_ids is None else later_ids)
+    earlier_ids = list(range(strengths.shape[0]) if earlier_ids is None else earlier_ids)
+    built = set(earlier_ids)
 
     def top(values, ids, sign) -> list[dict]:
         order = [index for index in np.argsort(-sign * values, kind="stable") if sign * values[index] > 0]
         return [{"id": int(ids[index]), "strength": float(f"{values[index]:.4g}")} for index in order[:NUM_LISTED]]
 
-    later = [{"id": int(j), "excite": top(strengths[:, j], range(strengths.shape[0]), 1),
-              "inhibit": top(strengths[:, j], range(strengths.shape[0]), -1)} for j in later_ids]
-    columns = list(later_ids)
-    earlier = [{"id": i, "feeds": top(strengths[i, columns], columns, 1)} for i in range(strengths.shape[0])]
+    def unbuilt(values, sign) -> int:
+        return sum(item["id"] not in built for item in top(values, range(len(values)), sign))
+
+    later = [{"id": int(j), "excite": top(strengths[earlier_ids, j], earlier_ids, 1),
+              "inhibit": top(strengths[earlier_ids, j], earlier_ids, -1),
+              "unbuilt": {"excite": unbuilt(strengths[:, j], 1), "inhibit": unbuilt(strengths[:, j], -1)}}
+             for j in later_ids]
+    earlier = [{"id": int(i), "feeds": top(strengths[i, later_ids], later_ids, 1)} for i in earlier_ids]
     return later, earlier
 
 
 def pair_key(loaded: LoadedModel, pair: LayerPair, method: str, scan_key: str | None) -> str:
     text = json.dumps({"format": CIRCUITS_FORMAT, "model": loaded.name, "weights": loaded.provenance,
                        "earlier": pair.earlier.name, "later": pair.later.name, "method": method,
-                       "scan": scan_key if method == "attribution" else None,
-                       "filters": list(pair.later_filter_ids) if method == "attribution" else None}, sort_keys=True)
+                       "scan": scan_key if method == "attribution" else None, "filters": list(pair.later_filter_ids),
+                       "examples": ATTRIBUTION_EXAMPLES if method == "attribution" else None,
+                       "earlier_filters": None if pair.earlier_filter_ids is None else list(pair.earlier_filter_ids)},
+                      sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -226,14 +261,12 @@ def build(loaded: LoadedModel, pairs: list[LayerPair], out: Path, scan: dict | N
             continue
         if progress is not None:
             progress.note(f"Circuits: {pair.later.name} from {pair.earlier.name} ({method}).")
-        filter_ids = None
         if strengths is None:
             pixels, examples = scan_examples(scan, images, pair.later.name, pair.later_filter_ids,
                                              loaded.num_channels)
             strengths = Attribution(loaded, pair.earlier.name, pair.later.name).strengths(
                 pixels, examples, pair.later.num_filters)
-            filter_ids = list(pair.later_filter_ids)
-        later, earlier = listed(strengths, filter_ids)
+        later, earlier = listed(strengths, pair.later_filter_ids, pair.earlier_filter_ids)
         record = {"format": CIRCUITS_FORMAT, "key": key, "earlier": pair.earlier.name, "later": pair.later.name,
                   "method": method, "later_filters": later, "earlier_filters": earlier}
         write_pair(out, record)
@@ -243,4 +276,5 @@ def build(loaded: LoadedModel, pairs: list[LayerPair], out: Path, scan: dict | N
 
 def pairs_of(plans) -> list[LayerPair]:
     """Consecutive chosen layers (the atlas's layer plans, in model order) as layer pairs."""
-    return [LayerPair(earlier.info, later.info, tuple(later.filter_ids)) for earlier, later in zip(plans, plans[1:])]
+    return [LayerPair(earlier.info, later.info, tuple(later.filter_ids), tuple(earlier.filter_ids))
+            for earlier, later in zip(plans, plans[1:])]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from generator.model import backends
@@ -10,8 +12,11 @@ from generator.model.layers import layer_calls, output_shapes
 
 
 def is_out_of_memory(error: Exception) -> bool:
+    """An error that says the device ran out of memory (TensorFlow's ResourceExhausted, XLA's and CUDA's texts);
+    "oom" counts only as a word of its own ("room" and "zoom" do not)."""
     text = f"{type(error).__name__} {error}".lower()
-    return any(marker in text for marker in ("resourceexhausted", "resource_exhausted", "out of memory", "oom"))
+    return (any(marker in text for marker in ("resourceexhausted", "resource_exhausted", "out of memory"))
+            or re.search(r"\boom\b", text) is not None)
 
 
 def bytes_per_image(extractor, size: int) -> int:

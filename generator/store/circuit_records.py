@@ -34,8 +34,9 @@ def copy_circuits(source: Path, target: Path) -> None:
 
 def for_site(out: Path, layers: list[dict]) -> None:
     """Give each filter record of the atlas its ``circuit`` (the earlier layer's filters that excite and inhibit
-    it) and ``feeds`` (the later layer's filters it excites most), where the pair's file exists. A listed filter
-    carries its page and thumbnail where the atlas has it, else None."""
+    it, and ``unbuilt``: how many of the strongest are filters the atlas has not built) and ``feeds`` (the later
+    layer's filters it excites most), where the pair's file exists. A listed filter carries its page and thumbnail
+    where the atlas has it, else None."""
     for earlier, later in zip(layers, layers[1:]):
         record = read_pair(out, earlier["name"], later["name"])
         if record is None:
@@ -45,7 +46,7 @@ def for_site(out: Path, layers: list[dict]) -> None:
         for found in record["later_filters"]:
             entry = later_built.get(found["id"])
             if entry is not None:
-                entry["circuit"] = {"layer": earlier["name"], "method": record["method"],
+                entry["circuit"] = {"layer": earlier["name"], "method": record["method"], "unbuilt": found["unbuilt"],
                                     **{sign: [_reference(item, earlier_built) for item in found[sign]]
                                        for sign in ("excite", "inhibit")}}
         for found in record["earlier_filters"]:

@@ -18,7 +18,7 @@ its format, an older one also fails the key. Whoever changes a format number say
   ignored, and the scan starts from its first image.
 - ``examples/fingerprints.npz`` (no number): read only with its own scan's key; without it the neighbours, maps
   and response scores are left out until the scan is made again.
-- ``circuits/<earlier>--<later>.json`` (CIRCUITS_FORMAT 1, also in its key): absent: the site leaves the pair out,
+- ``circuits/<earlier>--<later>.json`` (CIRCUITS_FORMAT 2, also in its key): absent: the site leaves the pair out,
   the next build computes it again.
 - ``facets/<layer>/<unit>.json`` (FACETS_FORMAT 1, also in its key): absent: the site leaves them out, the next
   build with facets makes them again.
@@ -46,7 +46,7 @@ RUN_FORMAT = 1
 UNIT_FORMAT = 1
 ATLAS_FORMAT = 1
 EXAMPLES_FORMAT = 2
-CIRCUITS_FORMAT = 1
+CIRCUITS_FORMAT = 2  # 2: lists only the built filters, and counts the strongest unbuilt ones
 FACETS_FORMAT = 1
 NOTICES_FORMAT = 1
 COMPARE_FORMAT = 1
