@@ -5,6 +5,7 @@ passed on by the names of ``AtlasConfig``'s fields.
 """
 
 
+import dataclasses
 import functools
 import sys
 from pathlib import Path
@@ -123,6 +124,12 @@ def build(
                                                         "OUT.old-TIME and build.")] = False,
 ):
     """Optimise an image per filter and sign, write tiles and manifests, and render the site."""
+    import os
+
+    from generator.model import onednn
+
+    state["onednn"] = onednn.choose(os.environ["KERAS_BACKEND"],  # before anything imports TensorFlow
+                                    announce=lambda line: typer.echo(line, err=True))
     from generator.config import CONFIG_KEYS, AtlasConfig, load_toml
     from generator.options import split_layers
 
@@ -151,7 +158,8 @@ def build_one(merged, shard, dask, wait, force, estimate: bool = False):
     from generator.model import backends
     from generator.progress import RichProgress
 
-    settings = resolve(merged, backends.gpu_available(), backends.fast_bfloat16())
+    settings = dataclasses.replace(resolve(merged, backends.gpu_available(), backends.fast_bfloat16()),
+                                   onednn=state.get("onednn"))
     for line in plan.first_lines(backends.machine_facts(), settings):
         typer.echo(line, err=True)
     with RichProgress() as progress:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from generator.analysis.dataset_examples import ExampleSettings
 from generator.errors import AtlasError
+from generator.model import onednn
 from generator.model.models import ModelSource
 from generator.optimisation.methods import DEFAULT_METHOD, METHODS, PROFILE_NAMES, MethodSettings
 from generator.optimisation.objectives import DEFAULT_OBJECTIVE, OBJECTIVES
@@ -101,6 +102,7 @@ class RunSettings:
     display_channels: tuple[int, ...] = (0, 1, 2)  # 0-based; checked against the model's channels when it loads
     labels: tuple[str, ...] | None = None  # class names of Dense layers' units, in unit order
     size_given: bool = False  # --size was given (a fixed-size model refuses another), not the method's default
+    onednn: onednn.Choice | None = None  # TensorFlow's oneDNN, as the command decided it before loading TensorFlow
 
 
 def load_toml(path: str | Path) -> AtlasConfig:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
+
+# The oneDNN probe's answer (model/onednn.py) is cached for the session's command-line processes, not in the
+# user's home.
+os.environ.setdefault("XDG_CACHE_HOME", tempfile.mkdtemp(prefix="atlas-tests-cache-"))
 
 import generator  # noqa: F401  (sets the backend and quiets TensorFlow before keras is imported)
 from generator.model.models import load_model

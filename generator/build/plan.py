@@ -65,6 +65,7 @@ def describe_run(settings: RunSettings, loaded: LoadedModel, plans: list[LayerPl
         "profile_reason": settings.profile_reason,
         "full_command": full_command(settings),
         "backend": backends.BACKEND,
+        **({"onednn": settings.onednn.record()} if settings.onednn else {}),
         "layers": [{
             "name": plan.info.name, "slug": layout.layer_slug(plan.info.name), "kind": plan.info.kind,
             "num_filters": plan.info.num_filters, "output_size": list(plan.info.output_size),
@@ -135,8 +136,8 @@ def profile_line(settings: RunSettings) -> str:
 
 
 def first_lines(facts: machine.MachineFacts, settings: RunSettings) -> list[str]:
-    """What runs and why, in the order a reader asks: backend, device (and what is wrong with it), precision,
-    profile."""
+    """What runs and why, in the order a reader asks: backend, device (and what is wrong with it), oneDNN on
+    TensorFlow, precision, profile."""
     warning = machine.invisible_gpu_warning(facts)
     return [machine.backend_line(facts), machine.device_line(facts), *([warning] if warning else []),
-            precision_line(settings), profile_line(settings)]
+            *([settings.onednn.line()] if settings.onednn else []), precision_line(settings), profile_line(settings)]
