@@ -21,11 +21,11 @@ import numpy as np
 from generator.model import backends
 from generator.model.extractors import build_extractor, build_multi_extractor
 from generator.model.models import LoadedModel
-from generator.model.quiet_keras import keras, stderr_silenced
-from generator.optimisation import transforms
+from generator.model.quiet_keras import keras
 from generator.optimisation.batching import choose_batch_size
-from generator.optimisation.methods import METHODS, MethodSettings, method_named
+from generator.optimisation.methods import METHODS, MethodSettings
 from generator.optimisation.objectives import OBJECTIVES, mean_activation
+from generator.optimisation.optimizer import StepCore
 from generator.store import directory
 from generator.store.facet_records import read_facets, write_facet_tile, write_facets
 from generator.store.layout import FACETS_FORMAT
@@ -63,52 +63,34 @@ def gram_similarities(features, num_facets: int):
 
 
 class FacetOptimizer:
-    """Optimises the facets of ``filters_per_batch`` filters at a time (one compiled step per layer)."""
+    """Optimises the facets of ``filters_per_batch`` filters at a time: the main images' loop (``StepCore``) with
+    the diversity term in the objective and ``num_facets`` images per filter."""
 
     def __init__(self, loaded: LoadedModel, layer: str, style_layer: str, settings: MethodSettings,
                  num_facets: int, filters_per_batch: int, layer_key: int = 0, weight: float = DIVERSITY_WEIGHT):
         self.settings, self.num_facets, self.filters_per_batch = settings, num_facets, filters_per_batch
         self.layer_key = layer_key
-        method = method_named(settings.name)
-        self.parameterisation = method.parameterisation(settings, loaded.num_channels)
-        self.views = method.views(settings)
-        self.update = method.update(settings)
-        preprocessing, parameterisation, views = loaded.preprocessing, self.parameterisation, self.views
+        preprocessing = loaded.preprocessing
         # One output when the style layer is the layer itself (the first convolution): a model's names are unique.
         extractor = build_multi_extractor(loaded, [layer] if style_layer == layer else [style_layer, layer],
                                           target=settings.target)
+        of_maps = OBJECTIVES[settings.objective]
 
         def style_and_outputs(weights, images):
             outputs = backends.call_model(extractor, weights, preprocessing(images))
             outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
             return outputs[0], outputs[-1]
 
-        of_maps = OBJECTIVES[settings.objective]
-
-        def objective_and_similarity(weights, params, filter_ids, view_rows):
-            images = parameterisation.to_rgb(params)
-            if views is not None:
-                images = transforms.apply(images, view_rows, views.noise)
+        def diverse(weights, images, filter_ids):
             style, outputs = style_and_outputs(weights, images)
-            return mean_activation(outputs, filter_ids, of_maps), gram_similarities(style, num_facets)
-
-        def per_image(weights, params, filter_ids, view_rows):
-            values, similarity = objective_and_similarity(weights, params, filter_ids, view_rows)
+            values = mean_activation(outputs, filter_ids, of_maps)
+            similarity = gram_similarities(style, num_facets)
             return values - weight * similarity * ops.stop_gradient(ops.abs(values) + 1e-6)
 
-        value_and_gradient = backends.value_and_gradient(per_image)
+        def measured(weights, images, filter_ids):  # the final image itself, as the main images are measured
+            return mean_activation(style_and_outputs(weights, images)[1], filter_ids, of_maps)
 
-        def step(weights, params, state, filter_ids, signs, learning_rate, view_rows):
-            _, grads = value_and_gradient(weights, params, filter_ids, view_rows)
-            return self.update(params, grads, state, signs, learning_rate)
-
-        def measure(weights, params, filter_ids):  # the final image itself, as the main images are measured
-            _, outputs = style_and_outputs(weights, parameterisation.to_rgb(params))
-            return mean_activation(outputs, filter_ids, of_maps)
-
-        self._weights = backends.model_weights(extractor)
-        self._step = backends.compile_step(step)
-        self._measure = backends.compile_step(measure)
+        self.core = StepCore(settings, loaded.num_channels, extractor, diverse, measured)
 
     def run(self, filter_ids: list[int]) -> FacetResult:
         """The facets of ``filter_ids`` (at most ``filters_per_batch``); the batch is padded to its fixed size."""
@@ -116,18 +98,9 @@ class FacetOptimizer:
         padded = list(filter_ids) + [filter_ids[-1]] * (self.filters_per_batch - count)
         generators = [facet_generator(settings.seed, self.layer_key, filter_id, facet)
                       for filter_id in padded for facet in range(self.num_facets)]
-        params = ops.convert_to_tensor(self.parameterisation.initial(generators))
-        state = self.update.initial_state(params)
-        ids = ops.convert_to_tensor(np.repeat(np.asarray(padded, np.int32), self.num_facets))
-        signs = ops.convert_to_tensor(np.ones(len(generators), np.float32))
-        rate = ops.convert_to_tensor(np.float32(settings.learning_rate))
-        rows = ops.convert_to_tensor(transforms.step_rows(self.views, generators, settings.size, settings.steps,
-                                                          settings.views_ramp))
-        with stderr_silenced():
-            for step in range(settings.steps):
-                params, state = self._step(self._weights, params, state, ids, signs, rate, rows[step])
-            values = ops.convert_to_numpy(self._measure(self._weights, params, ids))
-        images = self.parameterisation.to_display(ops.convert_to_numpy(params))
+        ids = list(np.repeat(np.asarray(padded, np.int32), self.num_facets))
+        images, curve, _ = self.core.run(generators, ids, [1.0] * len(generators), curve=False)
+        values = ops.convert_to_numpy(curve[-1])
         shape = (self.filters_per_batch, self.num_facets)
         return FacetResult(images.reshape(shape + images.shape[1:])[:count], values.reshape(shape)[:count])
 
