@@ -7,20 +7,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from generator.store.files import write_atomically
+from generator.store.files import read_json, write_atomically, write_json
 from generator.store.layout import ATLAS_FILE, EVALUATION_FILE
 
 
 def read_atlas(out: Path) -> dict | None:
     """``atlas.json`` of ``out`` as it is, or None where it is missing or unreadable (not rendered yet)."""
-    try:
-        return json.loads((Path(out) / ATLAS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    return read_json(Path(out) / ATLAS_FILE)
 
 
 def write_atlas(out: Path, record: dict) -> None:
-    write_atomically(Path(out) / ATLAS_FILE, json.dumps(record, separators=(",", ":")).encode())
+    write_json(Path(out) / ATLAS_FILE, record)
 
 
 def evaluation_path(out: Path) -> Path:

@@ -3,10 +3,9 @@ them when shards merge, and each filter's lists attached to the atlas record. ci
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from generator.store.files import copy_file, read_record, write_atomically, writing
+from generator.store.files import copy_file, read_record, write_json, writing
 from generator.store.layout import CIRCUITS_DIR, CIRCUITS_FORMAT, circuit_file
 
 
@@ -21,8 +20,7 @@ def read_pair(out: Path, earlier: str, later: str) -> dict | None:
 def write_pair(out: Path, record: dict) -> None:
     """A layer pair's record (its ``earlier`` and ``later`` layers name the file), written whole."""
     with writing(f"the circuits of '{record['later']}' into '{out}'"):
-        write_atomically(pair_path(out, record["earlier"], record["later"]),
-                         json.dumps(record, separators=(",", ":")).encode())
+        write_json(pair_path(out, record["earlier"], record["later"]), record)
 
 
 def copy_circuits(source: Path, target: Path) -> None:

@@ -4,11 +4,10 @@ atlases that its pages show, copied into ``a/`` and ``b/`` under their site-rela
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from generator.store.files import copy_file, write_atomically
+from generator.store.files import copy_file, read_json, write_json
 from generator.store.layout import COMPARE_FILE
 
 
@@ -19,14 +18,11 @@ def has_compare(out: Path) -> bool:
 
 def read_compare(out: Path) -> dict | None:
     """``compare.json`` of ``out`` as it is, or None where it is missing or unreadable."""
-    try:
-        return json.loads((Path(out) / COMPARE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    return read_json(Path(out) / COMPARE_FILE)
 
 
 def write_compare(out: Path, record: dict) -> None:
-    write_atomically(Path(out) / COMPARE_FILE, json.dumps(record, separators=(",", ":")).encode())
+    write_json(Path(out) / COMPARE_FILE, record)
 
 
 def copy_side(source: Path, out: Path, side: str, paths: Iterable[str]) -> None:

@@ -6,13 +6,12 @@ neighbours.py compute them; they are read, written and copied here."""
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import numpy as np
 
 from generator.store.circuit_records import copy_circuits
-from generator.store.files import copy_file, read_record, write_atomically, writing
+from generator.store.files import copy_file, read_record, write_atomically, write_json, writing
 from generator.store.layout import EXAMPLES_FILE, EXAMPLES_FORMAT, FINGERPRINTS_FILE, SCAN_STATE_FILE
 from generator.store.tiles import encode_webp
 
@@ -24,7 +23,7 @@ def read_examples(out: Path) -> dict | None:
 
 def write_examples(out: Path, record: dict) -> None:
     """The finished scan's record, after the images it names; the scan's saved state goes."""
-    write_atomically(out / EXAMPLES_FILE, json.dumps(record, separators=(",", ":")).encode())
+    write_json(out / EXAMPLES_FILE, record)
     (out / SCAN_STATE_FILE).unlink(missing_ok=True)
 
 

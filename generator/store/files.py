@@ -41,12 +41,22 @@ def writing(what: str, advice: str = "Free some space or choose another --out; f
         raise AtlasError(f"Cannot write {what}: {error.strerror or error}.{' ' + advice if advice else ''}") from None
 
 
-def read_record(path: Path, format_version: int) -> dict | None:
-    """A JSON record the run wrote, if it is there, readable and of ``format_version``; else None (it is redone)."""
+def read_json(path: Path) -> dict | list | None:
+    """A JSON file as it is, or None where it is missing or unreadable."""
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def write_json(path: Path, record: dict) -> None:
+    """A record as compact JSON, written atomically."""
+    write_atomically(path, json.dumps(record, separators=(",", ":")).encode())
+
+
+def read_record(path: Path, format_version: int) -> dict | None:
+    """A JSON record the run wrote, if it is there, readable and of ``format_version``; else None (it is redone)."""
+    record = read_json(path)
     return record if isinstance(record, dict) and record.get("format") == format_version else None
 
 
