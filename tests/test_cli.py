@@ -136,7 +136,9 @@ def test_the_first_lines_say_what_runs_and_warn_of_a_gpu_the_backend_cannot_see(
     code, output = run("build", "--model", "tiny-cnn", "--size", "16", "--steps", "2", "--layers", "conv1",
                        "--examples", "none", "--out", tmp_path / "out")
     assert code == 0, output
-    expected = ["Backend:", "Device:", *(["warning:"] if warned else []), "Precision:", "Profile:", "Preprocessing"]
+    onednn = ["oneDNN:"] if backends.BACKEND == "tensorflow" else []  # TensorFlow's oneDNN, said on TensorFlow only
+    expected = ["Backend:", "Device:", *(["warning:"] if warned else []), *onednn, "Precision:", "Profile:",
+                "Preprocessing"]
     assert [line.split(" ")[0] for line in output.splitlines()[:len(expected)]] == expected
     assert "Profile: preview (no GPU is visible" in output
     assert ("nvidia-smi lists a GPU (NVIDIA H200, 140 GiB) but " in output) is warned

@@ -11,6 +11,7 @@ method's parameterisation, random views and update rule are the ones the main im
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -103,6 +104,15 @@ class FacetOptimizer:
         values = ops.convert_to_numpy(curve[-1])
         shape = (self.filters_per_batch, self.num_facets)
         return FacetResult(images.reshape(shape + images.shape[1:])[:count], values.reshape(shape)[:count])
+
+
+def facet_settings(method: MethodSettings) -> MethodSettings:
+    """The facets' settings: where the method's preview fixes the contrast (fourier), the preview's short run with
+    that contrast, at the main images' size; other methods, the main images' settings."""
+    preview = METHODS[method.name].profiles["preview"].settings
+    if not preview.contrast:
+        return method
+    return dataclasses.replace(method, steps=preview.steps, contrast=method.contrast or preview.contrast)
 
 
 def style_layer_for(model, layer: str) -> str:
