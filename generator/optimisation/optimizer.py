@@ -88,14 +88,15 @@ class StepCore:
         self.compile_seconds += time.perf_counter() - started
 
     def run(self, generators: list[np.random.Generator], filter_ids: list[int], signs: list[float],
-            curve: bool = True, snapshot_steps: tuple[int, ...] = (), step_done=None
+            curve: bool = True, snapshot_steps: tuple[int, ...] = (), step_done=None, start: np.ndarray | None = None
             ) -> tuple[np.ndarray, list, dict[int, np.ndarray]]:
         """Optimise one full batch: image ``b`` starts from ``generators[b]`` and moves filter ``filter_ids[b]``
         the way ``signs[b]`` says. Returns the final parameters as the parameterisation displays them, the curve
         (device values: the start image's activation where there are views, each step's value, the final
-        image's; the final one alone without ``curve``) and the snapshots after ``snapshot_steps`` steps."""
+        image's; the final one alone without ``curve``) and the snapshots after ``snapshot_steps`` steps.
+        ``start``: the first parameters, instead of the parameterisation's random ones."""
         settings = self.settings
-        params = ops.convert_to_tensor(self.parameterisation.initial(generators))
+        params = ops.convert_to_tensor(self.parameterisation.initial(generators) if start is None else start)
         state = self.update.initial_state(params)
         ids_tensor = ops.convert_to_tensor(np.asarray(filter_ids, dtype="int32"))
         signs_tensor = ops.convert_to_tensor(np.asarray(signs, dtype="float32"))
