@@ -79,6 +79,16 @@ def test_the_probe_turns_it_on_once_and_the_cache_answers_after(fresh):
     assert probe.settings == [None, "1"]  # not probed again
 
 
+def test_a_cache_of_another_shape_is_measured_again(fresh):
+    path = fresh / "filter-atlas" / "onednn.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({onednn.machine_key(): {"on": "yes"}}))
+    probe = Probe()
+    assert onednn.choose("tensorflow", {}, probe).enabled and probe.settings == [None, "1"]
+    path.write_text("[1, 2]")
+    assert onednn.choose("tensorflow", {}, Probe()).enabled
+
+
 @pytest.mark.parametrize("given, enabled", [("0", False), ("1", True)])
 def test_the_users_setting_wins_and_nothing_is_measured(fresh, given, enabled):
     probe = Probe()

@@ -171,9 +171,10 @@ def choose(backend: str, environment: MutableMapping[str, str] = os.environ,
         known = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         known = {}
-    if isinstance(known.get(key), dict):
+    known = known if isinstance(known, dict) else {}
+    try:
         choice = Choice(**known[key])
-    else:
+    except (KeyError, TypeError):  # not measured here yet, or kept by another version: measure again
         if announce is not None:
             announce("Measuring whether TensorFlow's oneDNN helps on this CPU (once per machine, a few seconds) ...")
         default = probe(None)
