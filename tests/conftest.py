@@ -26,7 +26,7 @@ def tiny():
 # `make test` skips these (-m "not backend_free"), so each runs once, on TensorFlow; the backend's own numbers are
 # checked on JAX by the other tests. Whole modules are listed here; single tests carry the mark themselves.
 BACKEND_FREE_MODULES = {"test_browser", "test_packaging", "test_workflow", "test_lock", "test_resume", "test_cli",
-                        "test_makefile", "test_machine", "test_bench"}
+                        "test_makefile", "test_machine"}
 
 
 def pytest_collection_modifyitems(items):
