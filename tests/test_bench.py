@@ -330,3 +330,24 @@ def test_compute_floor_counts_each_step_of_each_image_at_the_matmul_rate(tmp_pat
     assert result["floor_seconds"] == pytest.approx(work / result["rate"])
     one_step = sum(row["flops_per_image_step"] * row["images"] for row in rows.values())
     assert result["floor_steps_that_fit"] * one_step + result["scan_flops"] == pytest.approx(60 * result["rate"])
+
+
+@pytest.mark.backend_free
+def test_layer_rate_times_each_layer_and_shares_it_of_the_matmul_rate(tmp_path):
+    output = tmp_path / "rate.json"
+    run_bench("layer_rate.py", "--quick", "--json", str(output))
+    result = json.loads(output.read_text())
+    assert_machine_recorded(result)
+    assert result["matmul_dtype"] == ("bfloat16" if result["precision"] == "mixed" else "float32")
+    assert_between(result["matmul_flops_per_second"], 1e8, 1e16)
+    rows = {row["layer"]: row for row in result["layers"]}
+    assert list(rows) == ["conv1", "conv2", "conv3"]
+    # the work per image step is compute_floor's: conv2 at 64 px is conv1 whole and conv2's own filter
+    assert rows["conv2"]["size"] == 64
+    assert rows["conv2"]["flops_per_image_step"] == 2 * (2 * 64 * 64 * 9 * 3 * 8 + 2 * 64 * 64 * 9 * 8 * 1)
+    for row in rows.values():
+        assert_between(row["step_seconds"] * 1000 / row["batch_size"], 0.0, MAX_MILLISECONDS_PER_IMAGE_STEP)
+        assert row["flops_per_second"] == pytest.approx(
+            row["flops_per_image_step"] * row["batch_size"] / row["step_seconds"], rel=1e-3)
+        assert row["share_of_matmul_rate"] == pytest.approx(
+            row["flops_per_second"] / result["matmul_flops_per_second"], abs=1e-3)
