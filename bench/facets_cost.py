@@ -53,6 +53,15 @@ def short_contrast(method, steps: int):
     return dataclasses.replace(method, steps=steps, contrast=method.contrast or preview.contrast)
 
 
+def started_from(optimizer, main_images: np.ndarray, noise: float, num_facets: int) -> np.ndarray:
+    """Each facet's first parameters: its filter's main positive image plus Gaussian ``noise`` (in the parameters'
+    units), one draw per facet."""
+    shown = np.clip(np.repeat(main_images, num_facets, axis=0), 1e-3, 1 - 1e-3)
+    start = optimizer.core.parameterisation.from_image(shown)
+    generator = np.random.default_rng(17)
+    return (start + generator.normal(0, noise, start.shape)).astype(np.float32)
+
+
 def timed(function):
     started = time.perf_counter()
     result = function()
@@ -80,7 +89,8 @@ def measure_layer(loaded, plan, num_filters: int, num_facets: int, chosen: list[
         settings, start = variants[name]
         optimizer = facets.FacetOptimizer(loaded, plan.info.name, style, settings, num_facets, len(ids), layer_key,
                                           weight=facets.DIVERSITY_WEIGHT if name == "before" else weight)
-        result, seconds = timed(lambda: optimizer.run(ids, start, noise))  # noqa: B023 (called at once)
+        first = None if start is None else started_from(optimizer, start, noise, num_facets)
+        result, seconds = timed(lambda: optimizer.run(ids, first))  # noqa: B023 (called at once)
         shares = result.activations[firing] / positive[firing, None]
         record[name] = {"steps": settings.steps, "contrast": settings.contrast, "from_main": start is not None,
                         "noise": noise if start is not None else None,

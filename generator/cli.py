@@ -7,6 +7,7 @@ passed on by the names of ``AtlasConfig``'s fields.
 
 import dataclasses
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -124,8 +125,6 @@ def build(
                                                         "OUT.old-TIME and build.")] = False,
 ):
     """Optimise an image per filter and sign, write tiles and manifests, and render the site."""
-    import os
-
     from generator.model import onednn
 
     state["onednn"] = onednn.choose(os.environ["KERAS_BACKEND"],  # before anything imports TensorFlow

@@ -93,14 +93,3 @@ def test_flat_tiles_are_counted(tmp_path):
 def test_self_recognition_counts_the_diagonal():
     activations = np.array([[5.0, 0.0, 1.0], [1.0, 2.0, 9.0], [0.0, 1.0, 3.0]])
     assert abs(self_recognition(activations, [0, 1, 2]) - 2 / 3) < 1e-9  # filter 2 is beaten by image 1
-
-
-def test_tiles_are_read_back_with_the_models_channels(tmp_path):
-    from generator.build.evaluate import load_tile
-    from generator.store.tiles import channel_strip, encode_png
-
-    bands = np.random.default_rng(5).integers(0, 256, (8, 8, 4), dtype=np.uint8)
-    (tmp_path / "strip.png").write_bytes(encode_png(channel_strip(bands)))
-    np.testing.assert_allclose(load_tile(tmp_path / "strip.png", 4), bands / 255.0, atol=1e-6)
-    (tmp_path / "gray.png").write_bytes(encode_png(bands[..., 0]))
-    assert load_tile(tmp_path / "gray.png", 1).shape == (8, 8, 1)

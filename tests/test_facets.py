@@ -96,11 +96,13 @@ def test_the_first_convolution_compares_its_own_grams():
     assert result.images.shape == (2, 2, 32, 32, 3) and np.isfinite(result.activations).all()
 
 
-def test_facets_started_from_a_main_image_start_as_that_image():
-    """``main_images``: each facet's first parameters show its filter's main image (no noise, no step taken)."""
+def test_facets_given_first_parameters_start_from_them():
+    """``start``: each facet's first parameters show the image they were made from (no step taken)."""
     loaded = load_model("tiny-cnn", "default")
     still = dataclasses.replace(METHOD, steps=1, learning_rate=0.0)
     main = np.random.default_rng(0).uniform(0.1, 0.9, (2, 32, 32, 3)).astype(np.float32)
-    result = facets.FacetOptimizer(loaded, "conv3", "conv1", still, 3, 2).run([0, 5], main_images=main)
+    optimizer = facets.FacetOptimizer(loaded, "conv3", "conv1", still, 3, 2)
+    start = optimizer.core.parameterisation.from_image(np.repeat(main, 3, axis=0))
+    result = optimizer.run([0, 5], start)
     for facet in range(3):
         np.testing.assert_allclose(result.images[:, facet], main, atol=1e-3)

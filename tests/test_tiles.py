@@ -69,3 +69,13 @@ def test_channel_strip_holds_every_channel_losslessly():
     strip = channel_strip(tile)
     assert strip.shape == (6, 4 * 5 + 3 * STRIP_GAP) and (strip[:, 5:5 + STRIP_GAP] == 255).all()
     np.testing.assert_array_equal(split_strip(strip, 4), tile)
+
+
+def test_tiles_are_read_back_with_the_models_channels(tmp_path):
+    from generator.store.tiles import channel_strip, encode_png, load_tile
+
+    bands = np.random.default_rng(5).integers(0, 256, (8, 8, 4), dtype=np.uint8)
+    (tmp_path / "strip.png").write_bytes(encode_png(channel_strip(bands)))
+    np.testing.assert_array_equal(load_tile(tmp_path / "strip.png", 4), bands)
+    (tmp_path / "gray.png").write_bytes(encode_png(bands[..., 0]))
+    assert load_tile(tmp_path / "gray.png", 1).shape == (8, 8, 1)

@@ -92,23 +92,14 @@ class FacetOptimizer:
 
         self.core = StepCore(settings, loaded.num_channels, extractor, diverse, measured)
 
-    def run(self, filter_ids: list[int], main_images: np.ndarray | None = None, noise: float = 0.0
-            ) -> FacetResult:
+    def run(self, filter_ids: list[int], start: np.ndarray | None = None) -> FacetResult:
         """The facets of ``filter_ids`` (at most ``filters_per_batch``); the batch is padded to its fixed size.
-        ``main_images``: each filter's main positive image (display values in (0, 1)), which its facets start from,
-        each with its own Gaussian ``noise`` (standard deviation, in the parameters' units) added."""
+        ``start``: the padded batch's first parameters (``StepCore.run``), instead of random ones."""
         count, settings = len(filter_ids), self.settings
         padded = list(filter_ids) + [filter_ids[-1]] * (self.filters_per_batch - count)
         generators = [facet_generator(settings.seed, self.layer_key, filter_id, facet)
                       for filter_id in padded for facet in range(self.num_facets)]
         ids = list(np.repeat(np.asarray(padded, np.int32), self.num_facets))
-        start = None
-        if main_images is not None:
-            padded_images = np.concatenate([main_images, np.repeat(main_images[-1:], len(padded) - count, axis=0)])
-            shown = np.clip(np.repeat(padded_images, self.num_facets, axis=0), 1e-3, 1 - 1e-3)
-            start = self.core.parameterisation.from_image(shown)
-            start = start + np.stack([generator.normal(0, noise, start.shape[1:]) for generator in generators]
-                                     ).astype(np.float32)
         images, curve, _ = self.core.run(generators, ids, [1.0] * len(generators), curve=False, start=start)
         values = ops.convert_to_numpy(curve[-1])
         shape = (self.filters_per_batch, self.num_facets)

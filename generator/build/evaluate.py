@@ -51,15 +51,9 @@ class LayerQuality:
     self_recognition_firing_wide: float | None = None
 
 
-def load_tile(path: Path, num_channels: int = 3) -> np.ndarray:
-    """A tile as the model reads it, (H, W, C) in [0, 1]: grayscale, RGB, or every band from the channel strip
-    that ``path`` names (tiles.channel_strip)."""
-    return tiles.load_tile(path, num_channels).astype(np.float32) / 255.0
-
-
 def _sign_tile(site: Path, record: dict, num_channels: int) -> np.ndarray:
-    """A sign's image as ``load_tile`` gives it, from the file that holds every channel: the strip for bands,
-    else the tile."""
+    """A sign's image as the model reads it, (H, W, C) in [0, 1], from the file that holds every channel: the
+    strip for bands, else the tile."""
     relative = record["channels"] if num_channels not in (1, 3) else record["image"]
     return tiles.read_tile(site, relative, num_channels).astype(np.float32) / 255.0
 
