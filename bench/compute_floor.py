@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -24,22 +25,25 @@ from throughput import forward_flops, matmul_rate  # noqa: E402
 import generator  # noqa: E402,F401
 from generator.analysis.dataset_examples import ExampleSettings  # noqa: E402
 from generator.build.plan import image_size_for  # noqa: E402
+from generator.config import AtlasConfig, load_toml  # noqa: E402
 from generator.defaults import FACETS_IN_FULL  # noqa: E402
 from generator.model.dataset_images import SHIPPED_PHOTOS  # noqa: E402
 from generator.model.extractors import build_extractor  # noqa: E402
 from generator.model.layers import select_layers  # noqa: E402
 from generator.model.models import load_model  # noqa: E402
 from generator.optimisation.methods import METHODS  # noqa: E402
+from generator.options import parse_full_steps  # noqa: E402
 from generator.store.directory import SIGNS  # noqa: E402
 from generator.store.files import write_atomically  # noqa: E402
 
 TARGET_SECONDS = 20 * 60  # the issue's target for the full default atlas on the 2-core CPU
 
 
-def layer_work(loaded, info, method_name: str) -> dict:
-    """One layer's work in the full profile: FLOPs per image step and image steps in all."""
+def layer_work(loaded, info, method_name: str, full_steps: dict[str, int]) -> dict:
+    """One layer's work in the full profile (``full_steps``: its steps per layer, where a config names them): FLOPs
+    per image step and image steps in all."""
     profile = METHODS[method_name].profiles["full"]
-    method = profile.settings
+    method = replace(profile.settings, steps=full_steps.get(info.name, profile.settings.steps))
     size = image_size_for(loaded, method.size, info.receptive_field, profile.max_auto_size)
     extractor = build_extractor(loaded, info.name, method.target)
     flops_per_image_step = 2 * forward_flops(extractor, size, own_filter=True)  # forward + input gradient
@@ -70,16 +74,21 @@ def main():
     parser.add_argument("--quick", action="store_true", help="tiny-cnn, a small matmul: a check of the script")
     parser.add_argument("--target-minutes", type=float, default=TARGET_SECONDS / 60)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--config", default=None, help="count the per-layer steps (full_steps) of this config "
+                                                        "(default: atlas.toml's; with --quick, none)")
     options = parser.parse_args()
-
+    config = options.config or (None if options.quick else Path(__file__).resolve().parent.parent / "atlas.toml")
     model = "tiny-cnn" if options.quick else options.model
+    given = load_toml(config).merged_with(AtlasConfig(model=model)) if config else AtlasConfig()
+    full_steps = dict(parse_full_steps(given.full_steps))
+
     loaded = load_model(model, "none")
     layers = select_layers(loaded, None)
     info = machine()
     matmul_size = 256 if options.quick else 2048
     rates = {dtype: matmul_rate(matmul_size, dtype) for dtype in ("float32", "bfloat16")}
     rate = max(rates.values())
-    rows = [layer_work(loaded, layer, options.method) for layer in layers]
+    rows = [layer_work(loaded, layer, options.method, full_steps) for layer in layers]
     scan = scan_flops(loaded, layers[-1].name)
     result = floor(rows, scan, rate, options.target_minutes * 60)
 
@@ -99,7 +108,8 @@ def main():
           f"per image")
     if options.json:
         record = {"machine": info, "model": model, "method": options.method, "matmul_flops_per_second": rates,
-                  "rate": rate, "facets_per_filter": FACETS_IN_FULL, "rows": rows, "scan_flops": scan,
+                  "rate": rate, "facets_per_filter": FACETS_IN_FULL, "full_steps": full_steps, "rows": rows,
+                  "scan_flops": scan,
                   "target_seconds": options.target_minutes * 60, **{f"floor_{key}": value
                                                                    for key, value in result.items()}}
         write_atomically(Path(options.json), (json.dumps(record, indent=2) + "\n").encode())

@@ -25,11 +25,12 @@ from generator.build import (
     estimates,  # noqa: E402
     pipeline,
 )
-from generator.config import AtlasConfig, resolve  # noqa: E402
+from generator.config import AtlasConfig, load_toml, resolve  # noqa: E402
 from generator.model import backends
 from generator.store.directory import read_run  # noqa: E402
 from generator.store.files import write_atomically  # noqa: E402
 
+ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LAYERS = "block1_conv2,block2_conv2,block3_conv3,block4_conv3,block5_conv3"
 TARGET = 0.25  # the estimate within 25% of the measured time
 
@@ -39,9 +40,11 @@ def built(config: AtlasConfig):
     return settings, pipeline.build(settings)
 
 
-def measure_layer(model: str, weights: str | None, layer: str, filters: str, root: Path) -> dict:
-    """The estimate from a preview of ``filters`` and the measured full build of the same filters."""
-    common = dict(model=model, weights=weights, layers=(layer,), filters=filters, examples="none")
+def measure_layer(model: str, weights: str | None, layer: str, filters: str, root: Path, full_steps) -> dict:
+    """The estimate from a preview of ``filters`` and the measured full build of the same filters (``full_steps``:
+    the full profile's steps per layer, as a config gives them)."""
+    common = dict(model=model, weights=weights, layers=(layer,), filters=filters, examples="none",
+                  full_steps=full_steps)
     preview_out = root / f"{layer}-preview"
     preview_settings, preview_report = built(AtlasConfig(**common, profile="preview", out=str(preview_out)))
     run = read_run(preview_out)
@@ -53,7 +56,8 @@ def measure_layer(model: str, weights: str | None, layer: str, filters: str, roo
     return {"layer": layer, "filters": len(sample_run["layers"][0]["filter_ids"]),
             "preview_seconds": preview_report.layers[0].seconds, "estimate_seconds": estimate,
             "measured_seconds": measured, "measured_phases": phases, "ratio": estimate / measured,
-            "full_steps": full_settings.method.steps, "facets": full_settings.num_facets}
+            "full_steps": full_settings.steps_for(layer), "facets": full_settings.num_facets,
+            "precision": full_settings.method.precision}
 
 
 def main():
@@ -63,7 +67,10 @@ def main():
     parser.add_argument("--layers", default=DEFAULT_LAYERS)
     parser.add_argument("--filters", default="0:16")
     parser.add_argument("--record", default=None, help="also write the figures as JSON here")
+    parser.add_argument("--config", default=str(ROOT / "atlas.toml"),
+                        help="the full profile's per-layer steps (full_steps) come from this config")
     options = parser.parse_args()
+    full_steps = load_toml(options.config).merged_with(AtlasConfig(model=options.model)).full_steps
 
     info = machine()
     print(f"machine: {info['cpu']} ({info['cpu_cores']} cores), {info['backend']}; {options.model}, "
@@ -73,7 +80,7 @@ def main():
     root = Path(tempfile.mkdtemp(prefix="estimate-bench-"))
     try:
         for layer in options.layers.split(","):
-            row = measure_layer(options.model, options.weights, layer, options.filters, root)
+            row = measure_layer(options.model, options.weights, layer, options.filters, root, full_steps)
             rows.append(row)
             mark = "" if abs(row["ratio"] - 1) <= TARGET else "   outside 25%"
             print(f"{layer:<16} {row['preview_seconds']:>11.1f} {row['estimate_seconds']:>12.1f} "

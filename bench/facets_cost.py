@@ -69,9 +69,9 @@ def timed(function):
 
 
 def measure_layer(loaded, plan, num_filters: int, num_facets: int, chosen: list[str], short_steps: int,
-                  noise: float, weight: float) -> dict:
+                  noise: float, weight: float, main_steps: int | None) -> dict:
     ids = list(plan.filter_ids[:num_filters])
-    method = plan.method
+    method = dataclasses.replace(plan.method, steps=main_steps or plan.method.steps)
     layer_key = directory.layer_key(loaded.name, plan.info.name, method.key(), method.size)
     main = Optimizer(build_extractor(loaded, plan.info.name, method.target), method, 2 * len(ids),
                      loaded.preprocessing, layer_key)
@@ -83,6 +83,7 @@ def measure_layer(loaded, plan, num_filters: int, num_facets: int, chosen: list[
               "main_steps": method.steps, "firing": int(firing.sum())}
     main_images = main_result.images[:len(ids)]
     variants = {"before": (method, None),  # the full profile's own settings, from random images
+                "short_free": (dataclasses.replace(method, steps=short_steps), None),
                 "short_contrast": (short_contrast(method, short_steps), None),
                 "from_main": (dataclasses.replace(method, steps=short_steps), main_images)}
     for name in chosen:
@@ -112,8 +113,11 @@ def main() -> None:
     parser.add_argument("--variants", default="before,short_contrast,from_main",
                         help="before: the full profile's settings; short_contrast: --short-steps steps with the "
                              "preview's fixed contrast; from_main: --short-steps free steps from the main positive "
-                             "image plus --noise")
+                             "image plus --noise; short_free: --short-steps steps of the full profile's settings "
+                             "from random images")
     parser.add_argument("--short-steps", type=int, default=32)
+    parser.add_argument("--main-steps", type=int, default=None, help="the main images' and before's steps "
+                                                                     "(default: the full profile's)")
     parser.add_argument("--noise", type=float, default=0.3)
     parser.add_argument("--weight", type=float, default=None, help="the variants' diversity weight (default: the "
                                                                  "build's, facets.DIVERSITY_WEIGHT)")
@@ -129,7 +133,7 @@ def main() -> None:
         for plan in plan_layers(settings, loaded):
             rows.append(measure_layer(loaded, plan, arguments.filters, arguments.facets,
                                       arguments.variants.split(","), arguments.short_steps, arguments.noise,
-                                      arguments.weight or facets.DIVERSITY_WEIGHT))
+                                      arguments.weight or facets.DIVERSITY_WEIGHT, arguments.main_steps))
             print(json.dumps(rows[-1]), flush=True)
     print(machine_line(info) + f" · precision {settings.method.precision}")
     for row in rows:

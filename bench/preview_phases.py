@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import tempfile
 import time
@@ -28,6 +29,8 @@ from generator.config import load_toml, resolve  # noqa: E402
 from generator.model import backends  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+# recorded where set: what makes this machine compute like another (oneDNN's instruction set, on or off)
+ENVIRONMENT = ("ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS")
 
 
 def timed_pairs(seconds_by_pair: dict[str, float]) -> None:
@@ -49,17 +52,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", help="output directory (default: a temporary one, removed afterwards)")
     parser.add_argument("--json", help="also write the record to this file")
+    parser.add_argument("--precision", default=None, help="float32 or mixed (default: auto, as `make atlas`)")
     arguments = parser.parse_args()
     info = machine()
     pairs: dict[str, float] = {}
     timed_pairs(pairs)
     with tempfile.TemporaryDirectory() as temporary:
         out = Path(arguments.out or temporary)
-        config = dataclasses.replace(load_toml(ROOT / "atlas.toml"), out=str(out), profile="preview")
+        config = dataclasses.replace(load_toml(ROOT / "atlas.toml"), out=str(out), profile="preview",
+                                     precision=arguments.precision)
         settings = resolve(config, has_gpu=False, fast_bfloat16=backends.fast_bfloat16())
         report = pipeline.build(settings)
     phases = {name: round(seconds, 1) for name, seconds in report.phase_seconds.items()}
-    record = {"machine": info, "precision": settings.method.precision, "build_seconds": round(report.seconds, 1),
+    record = {"machine": info, "precision": settings.method.precision,
+              "environment": {name: os.environ[name] for name in ENVIRONMENT if name in os.environ},
+              "build_seconds": round(report.seconds, 1),
               "phase_seconds": phases, "phase_share": {name: round(seconds / report.seconds, 3)
                                                       for name, seconds in report.phase_seconds.items()},
               "attribution_seconds_by_pair": {name: round(seconds, 1) for name, seconds in pairs.items()},

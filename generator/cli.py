@@ -84,7 +84,9 @@ def build(
     method: _option("fourier (default: Fourier image, transformation robustness, Adam), classic (the "
                     "tutorial's pixel gradient ascent) or maco (the phase of a natural-image spectrum, random "
                     "crops and noise).") = None,
-    steps: _option("Optimisation steps per image.", int) = None,
+    steps: _option("Optimisation steps per image, for every layer.", int) = None,
+    full_steps: _option("The full profile's steps per layer, LAYER=STEPS[,...] (atlas.toml: a table), from "
+                        "measured convergence; layers not named take the method's.") = None,
     size: _option("Image size in pixels (square), or auto: from each layer's receptive field.") = None,
     learning_rate: _option("Step size.", float) = None,
     contrast: _option("fourier: each image's contrast (its spread before the sigmoid), fixed from the first step, "

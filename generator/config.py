@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.analysis.dataset_examples import ExampleSettings
+from generator.defaults import DEFAULT_MODEL
 from generator.errors import AtlasError
 from generator.model import onednn
 from generator.model.models import ModelSource
@@ -22,6 +23,7 @@ from generator.options import (
     _positive,
     parse_batch_size,
     parse_display_channels,
+    parse_full_steps,
     parse_preprocessing,
     parse_size,
     read_labels,
@@ -51,6 +53,7 @@ class AtlasConfig:
     filters: str | None = None
     method: str | None = None
     steps: int | None = None
+    full_steps: str | dict | None = None  # "layer=steps,...": the full profile's steps per layer, from convergence
     size: int | str | None = None
     learning_rate: float | None = None
     contrast: float | None = None  # fourier: each image's spread before the sigmoid, fixed; 0: free
@@ -74,6 +77,8 @@ class AtlasConfig:
     def merged_with(self, overrides: AtlasConfig) -> AtlasConfig:
         """This config with every value that ``overrides`` gives replaced."""
         given = {key: value for key, value in dataclasses.asdict(overrides).items() if value is not None}
+        if overrides.model not in (None, self.model or DEFAULT_MODEL) and overrides.full_steps is None:
+            given["full_steps"] = None  # per-layer steps are measured on one model: another model does not take them
         return dataclasses.replace(self, **given)
 
 
@@ -103,6 +108,15 @@ class RunSettings:
     labels: tuple[str, ...] | None = None  # class names of Dense layers' units, in unit order
     size_given: bool = False  # --size was given (a fixed-size model refuses another), not the method's default
     onednn: onednn.Choice | None = None  # TensorFlow's oneDNN, as the command decided it before loading TensorFlow
+    full_steps: tuple[tuple[str, int], ...] = ()  # the full profile's steps per layer (layers not named: the method's)
+    steps_given: bool = False  # --steps was given: it holds for every layer
+
+    def steps_for(self, layer: str) -> int:
+        """A layer's steps: the full profile's per-layer steps where the table names it and --steps was not
+        given, else the run's."""
+        if self.profile == "full" and not self.steps_given:
+            return dict(self.full_steps).get(layer, self.method.steps)
+        return self.method.steps
 
 
 def load_toml(path: str | Path) -> AtlasConfig:
@@ -138,6 +152,8 @@ def _from_toml(key: str, value):
     kind = _FIELD_TYPES[key]
     if kind == tuple[str, ...] | None:
         return split_layers(value)
+    if kind == str | dict | None:
+        return value
     if kind == str | None:
         return value if isinstance(value, list) else str(value)  # lists: per-channel values (mean, std)
     return value
@@ -179,7 +195,7 @@ def resolve(config: AtlasConfig, has_gpu: bool, fast_bfloat16: bool = False) -> 
     if objective not in OBJECTIVES:
         raise AtlasError(f"Unknown objective '{objective}'; choose one of: {', '.join(OBJECTIVES)}.")
     return RunSettings(
-        source=ModelSource(config.model or "vgg16-hed", config.weights or "default", parse_preprocessing(config),
+        source=ModelSource(config.model or DEFAULT_MODEL, config.weights or "default", parse_preprocessing(config),
                            bool(config.unsafe_deserialization)),
         layer_patterns=config.layers,
         filters=config.filters or "all",
@@ -197,6 +213,8 @@ def resolve(config: AtlasConfig, has_gpu: bool, fast_bfloat16: bool = False) -> 
         display_channels=parse_display_channels(config.display_channels),
         size_given=config.size is not None and size != 0,
         labels=read_labels(config.labels) if config.labels is not None else None,
+        full_steps=parse_full_steps(config.full_steps),
+        steps_given=config.steps is not None,
     )
 
 

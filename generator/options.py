@@ -66,6 +66,29 @@ def resolve_contrast(contrast: float | None, method: str, default: float) -> flo
         raise AtlasError(f"--contrast is a setting of the fourier method, not of '{method}'.")
     return float(contrast)
 
+def parse_full_steps(value: str | dict | None) -> tuple[tuple[str, int], ...]:
+    """The full profile's steps per layer: ``"block4_conv3=64,block5_conv3=64"`` or a TOML table
+    ``{block4_conv3 = 64}``; layers not named take the method's full steps."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        pairs = []
+        for item in (part.strip() for part in value.split(",") if part.strip()):
+            name, equals, steps = item.partition("=")
+            if not equals or not name.strip():
+                raise AtlasError(f"--full-steps must look like LAYER=STEPS[,LAYER=STEPS...], got '{value}'.")
+            try:
+                pairs.append((name.strip(), int(steps)))
+            except ValueError:
+                raise AtlasError(f"--full-steps: the steps of '{name.strip()}' must be a whole number, "
+                                 f"got '{steps.strip()}'.") from None
+    elif isinstance(value, dict):
+        pairs = list(value.items())
+    else:
+        raise AtlasError(f"full_steps must be a table of layer = steps, got {value!r}.")
+    return tuple((str(name), _positive("full_steps", steps)) for name, steps in pairs)
+
+
 def resolve_facets(facets: int | None, profile: str) -> int:
     """Facets per filter: as given (0 turns them off; one facet would be the main image again), else 4 in the
     full profile and none in a preview."""

@@ -308,10 +308,13 @@ def test_estimate_bench_compares_the_previews_estimate_with_a_measured_full_buil
 @pytest.mark.backend_free
 def test_compute_floor_counts_each_step_of_each_image_at_the_matmul_rate(tmp_path):
     output = tmp_path / "floor.json"
-    run_bench("compute_floor.py", "--quick", "--target-minutes", "1", "--json", str(output))
+    config = tmp_path / "atlas.toml"
+    config.write_text('model = "tiny-cnn"\n[full_steps]\nconv2 = 7\n')
+    run_bench("compute_floor.py", "--quick", "--target-minutes", "1", "--config", str(config), "--json", str(output))
     result = json.loads(output.read_text())
     rows = {row["layer"]: row for row in result["rows"]}
     assert list(rows) == ["conv1", "conv2", "conv3"]
+    assert [row["steps"] for row in rows.values()] == [128, 7, 128]  # the config's per-layer steps, else the full
     assert_machine_recorded(result)
     assert set(result["matmul_flops_per_second"]) == {"float32", "bfloat16"}
     assert result["rate"] == max(result["matmul_flops_per_second"].values())
@@ -351,3 +354,15 @@ def test_layer_rate_times_each_layer_and_shares_it_of_the_matmul_rate(tmp_path):
             row["flops_per_image_step"] * row["batch_size"] / row["step_seconds"], rel=1e-3)
         assert row["share_of_matmul_rate"] == pytest.approx(
             row["flops_per_second"] / result["matmul_flops_per_second"], abs=1e-3)
+
+
+@pytest.mark.backend_free
+def test_tutorial_vs_build_times_both_whole_processes(tmp_path):
+    output = tmp_path / "tutorial.json"
+    run_bench("tutorial_vs_build.py", "--quick", "--variants", "float32-no-examples", "--json", str(output))
+    result = json.loads(output.read_text())
+    assert_machine_recorded(result)
+    assert result["filters"] == 2 and len(result["tutorial_seconds"]) == 1
+    (row,) = result["builds"]
+    assert row["variant"] == "float32-no-examples" and 0 < row["median_seconds"] < 600
+    assert row["tutorial_over_build"] == pytest.approx(result["tutorial_seconds"][0] / row["median_seconds"])

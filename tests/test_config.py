@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from generator.config import AtlasConfig, load_toml, resolve
@@ -146,3 +148,30 @@ def test_preprocessing_is_read_from_options_and_from_the_config_file(tmp_path):
 def test_bad_preprocessing_and_display_channels(config, fragment):
     with pytest.raises(AtlasError, match=fragment):
         resolve(config, has_gpu=False)
+
+
+def test_full_steps_set_each_layers_steps_in_the_full_profile_only(tmp_path):
+    path = tmp_path / "atlas.toml"
+    path.write_text('model = "tiny-cnn"\n[full_steps]\nconv1 = 5\nconv3 = 9\n')
+    table = load_toml(path)
+    full = resolve(dataclasses.replace(table, profile="full"), has_gpu=False)
+    assert full.full_steps == (("conv1", 5), ("conv3", 9))
+    assert [full.steps_for(name) for name in ("conv1", "conv2", "conv3")] == [5, full.method.steps, 9]
+    preview = resolve(dataclasses.replace(table, profile="preview"), has_gpu=False)
+    assert preview.steps_for("conv1") == preview.method.steps == 32  # a preview keeps its own steps
+    given = resolve(dataclasses.replace(table, profile="full", steps=3), has_gpu=False)
+    assert [given.steps_for(name) for name in ("conv1", "conv2", "conv3")] == [3, 3, 3]  # --steps holds everywhere
+    command_line = resolve(AtlasConfig(profile="full", full_steps="conv1=5, conv3=9"), has_gpu=False)
+    assert command_line.full_steps == full.full_steps
+    # they were measured on the file's model: another model given over the file does not take them
+    assert table.merged_with(AtlasConfig(steps=4)).full_steps == {"conv1": 5, "conv3": 9}
+    assert table.merged_with(AtlasConfig(model="vgg16-hed")).full_steps is None
+    assert table.merged_with(AtlasConfig(model="vgg16-hed", full_steps="block1_conv2=8")).full_steps == "block1_conv2=8"
+
+
+@pytest.mark.parametrize("value, fragment", [
+    ("conv1", "LAYER=STEPS"), ("=4", "LAYER=STEPS"), ("conv1=many", "must be a whole number, got 'many'"),
+    ("conv1=0", "above 0"), ({"conv1": 2.5}, "above 0"), (["conv1"], "a table of layer = steps")])
+def test_bad_full_steps(value, fragment):
+    with pytest.raises(AtlasError, match=fragment):
+        resolve(AtlasConfig(full_steps=value), has_gpu=True)

@@ -379,3 +379,26 @@ def test_a_full_build_stopped_during_its_facets_is_a_complete_atlas_without_them
     record = json.loads((tmp_path / "atlas.json").read_text())
     assert all(len(entry["facets"]) == 2 for layer in record["layers"] for entry in layer["filters"])
     assert broken_links(tmp_path) == []
+
+
+def test_full_steps_give_each_layer_its_own_steps_and_key(tmp_path):
+    site = tmp_path / "site"
+    settings = tiny_settings(site, layers=("conv1", "conv3"), filters="0:2", full_steps="conv1=4")
+    pipeline.build(settings)
+    record = json.loads((site / "atlas.json").read_text())
+    assert [layer["steps"] for layer in record["layers"]] == [4, 10]
+    for layer, steps in zip(record["layers"], (4, 10)):
+        assert {len(entry[sign]["curve"]) for entry in layer["filters"] for sign in ("positive", "negative")} == {
+            steps + 1}
+    assert "<th>Steps</th><td>4</td>" in (site / "layers/conv1/index.html").read_text()
+    assert "classic · 4-10 steps" in (site / "index.html").read_text()
+    assert plan.steps_text(settings) == "10 steps (conv1 4)"
+    from generator.model.models import load_model
+
+    tiny = load_model("tiny-cnn", "none")
+    with_table = [layer.units[0].key for layer in plan.plan_layers(settings, tiny)]
+    without = [layer.units[0].key for layer in plan.plan_layers(tiny_settings(site, layers=("conv1", "conv3"),
+                                                                              filters="0:2"), tiny)]
+    assert with_table[0] != without[0] and with_table[1] == without[1]  # only the named layer's work is redone
+    with pytest.raises(AtlasError, match="full_steps names 'conv9', not a layer of tiny-cnn"):
+        plan.plan_layers(tiny_settings(site, full_steps="conv9=4"), tiny)

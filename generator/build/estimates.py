@@ -39,7 +39,9 @@ def estimate_full_seconds(report: BuildReport, settings: RunSettings, run: dict)
         if not layer_report.num_built:
             continue
         full_size = full_profile.settings.size or auto_size(layer["receptive_field"], full_profile.max_auto_size)
-        full_method = replace(full_profile.settings, size=full_size, precision=settings.method.precision)
+        full_steps = dict(settings.full_steps).get(layer["name"], full_profile.settings.steps)
+        full_method = replace(full_profile.settings, size=full_size, steps=full_steps,
+                              precision=settings.method.precision)
         if on_gpu:
             total += timed_layer_seconds(settings, layer, full_method)
         else:

@@ -41,6 +41,15 @@ def image_size_for(loaded: LoadedModel, size: int, receptive_field: int, largest
     return fixed[0]
 
 
+def check_full_steps(loaded: LoadedModel, full_steps: tuple[tuple[str, int], ...]) -> None:
+    """Every layer the per-layer steps name is one of the model's (a misspelt name would silently do nothing)."""
+    names = {loaded.display_name(layer) for layer in loaded.model.layers}
+    unknown = [name for name, _ in full_steps if name not in names]
+    if unknown:
+        raise AtlasError(f"full_steps names {', '.join(repr(name) for name in unknown)}, not a layer of "
+                         f"{loaded.name}; `atlas layers` lists its layers.")
+
+
 def check_display_channels(loaded: LoadedModel, display_channels: tuple[int, ...]) -> None:
     """The shown channels exist in the model's input (only images of other than 1 or 3 channels use them)."""
     channels = loaded.num_channels
@@ -71,7 +80,7 @@ def describe_run(settings: RunSettings, loaded: LoadedModel, plans: list[LayerPl
             "num_filters": plan.info.num_filters, "output_size": list(plan.info.output_size),
             "receptive_field": plan.info.receptive_field, "filter_ids": plan.filter_ids,
             **({"labels": list(settings.labels)} if settings.labels and plan.info.kind in CLASS_LAYER_TYPES else {}),
-            "image_size": plan.method.size,
+            "image_size": plan.method.size, "steps": plan.method.steps,
             "unit_size": len(plan.units[0].filter_ids) if plan.units else 1,
             "key": plan.units[0].key if plan.units else "", "cost_per_filter": plan.units[0].cost / max(
                 1, len(plan.units[0].filter_ids)) if plan.units else 0.0,
@@ -97,12 +106,13 @@ def plan_layers(settings: RunSettings, loaded: LoadedModel) -> list[LayerPlan]:
     """Layers, their filters and their work units (``unit_size_for``)."""
     fixed = loaded.fixed_size
     layers = select_layers(loaded, settings.layer_patterns, fixed[0] if fixed else settings.method.size or 224)
+    check_full_steps(loaded, settings.full_steps)
     on_gpu = backends.gpu_available()
     plans = []
     for info in layers:
         size = image_size_for(loaded, settings.method.size, info.receptive_field, settings.max_auto_size,
                               settings.size_given)
-        method = replace(settings.method, size=size)
+        method = replace(settings.method, size=size, steps=settings.steps_for(info.name))
         info = replace(info, output_size=output_size_at(loaded, info.name, size))
         identity = {"model": loaded.name, "weights": loaded.provenance, "method": method.key()}
         if loaded.preprocessing_declared:  # only a declaration that changes the model's own redoes the work
@@ -131,8 +141,16 @@ def precision_line(settings: RunSettings) -> str:
 
 def profile_line(settings: RunSettings) -> str:
     method = settings.method
-    return (f"Profile: {settings.profile} ({settings.profile_reason}). Method {method.name}, {method.steps} steps, "
+    return (f"Profile: {settings.profile} ({settings.profile_reason}). Method {method.name}, {steps_text(settings)}, "
             f"{method.size or 'auto'} px.")
+
+
+def steps_text(settings: RunSettings) -> str:
+    """"128 steps", or with per-layer steps "128 steps (block4_conv3 64, block5_conv3 64)"."""
+    text = f"{settings.method.steps} steps"
+    if settings.profile != "full" or settings.steps_given or not settings.full_steps:
+        return text
+    return text + " (" + ", ".join(f"{name} {steps}" for name, steps in settings.full_steps) + ")"
 
 
 def first_lines(facts: machine.MachineFacts, settings: RunSettings) -> list[str]:

@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from generator.build import compare
 from generator.config import AtlasConfig, config_from_table, read_toml
+from generator.defaults import DEFAULT_MODEL
 from generator.errors import AtlasError
 from generator.site import zoo_pages
 from generator.store import zoo_records
@@ -67,7 +68,7 @@ def read_zoo(path: str | Path) -> Zoo | None:
     models, slugs = [], set()
     for number, table in enumerate(tables, 1):
         table = dict(table)
-        name = str(table.pop("name", None) or table.get("model") or shared.model or "vgg16-hed")
+        name = str(table.pop("name", None) or table.get("model") or shared.model or DEFAULT_MODEL)
         if "out" in table:
             raise AtlasError(f"{where}: model {number} ({name}) sets 'out'; each model is built into <out>/<name>/: "
                              f"give 'name' instead.")
@@ -117,7 +118,7 @@ def write_record(zoo: Zoo, root: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
     zoo_records.write_models(root, {
         "title": zoo.title,
-        "models": [{"name": model.name, "slug": model.slug, "model": model.config.model or "vgg16-hed"}
+        "models": [{"name": model.name, "slug": model.slug, "model": model.config.model or DEFAULT_MODEL}
                    for model in zoo.models],
         "compare": [{"slug": item.slug, "a": item.a, "b": item.b} for item in zoo.compares],
     })

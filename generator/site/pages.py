@@ -53,6 +53,7 @@ def collect(out: Path) -> dict:
         layers.append({
             **{key: layer[key] for key in ("name", "slug", "kind", "num_filters", "output_size", "receptive_field",
                                            "image_size")},
+            "steps": layer.get("steps", run["method"]["steps"]),  # per layer since the full profile's full_steps
             "num_planned": len(layer["filter_ids"]),
             "page": f"layers/{slug}/index.html",
             "contact_sheet": f"layers/{slug}/contact-sheet.png" if filters else None,
@@ -70,8 +71,10 @@ def collect(out: Path) -> dict:
             layer.pop("map", None)
         notices.append({"phase": "maps", "failed": True,
                         "text": f"Maps and neighbours not built: {type(error).__name__}: {error}."})
+    steps = sorted({layer["steps"] for layer in layers}) or [run["method"]["steps"]]
     return {
         "format": ATLAS_FORMAT,
+        "steps_text": f"{steps[0]}" if len(steps) == 1 else f"{steps[0]}-{steps[-1]}",
         "generator": f"filter-atlas {__version__}",
         **{key: run[key] for key in ("model", "method", "profile", "profile_reason", "full_command", "backend")},
         "examples": examples_summary,
