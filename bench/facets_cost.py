@@ -69,9 +69,10 @@ def timed(function):
 
 
 def measure_layer(loaded, plan, num_filters: int, num_facets: int, chosen: list[str], short_steps: int,
-                  noise: float, weight: float, main_steps: int | None) -> dict:
+                  noise: float, weight: float, main_steps: int | None, main_contrast: float | None) -> dict:
     ids = list(plan.filter_ids[:num_filters])
-    method = dataclasses.replace(plan.method, steps=main_steps or plan.method.steps)
+    method = dataclasses.replace(plan.method, steps=main_steps or plan.method.steps,
+                                 contrast=plan.method.contrast if main_contrast is None else main_contrast)
     layer_key = directory.layer_key(loaded.name, plan.info.name, method.key(), method.size)
     main = Optimizer(build_extractor(loaded, plan.info.name, method.target), method, 2 * len(ids),
                      loaded.preprocessing, layer_key)
@@ -118,6 +119,8 @@ def main() -> None:
     parser.add_argument("--short-steps", type=int, default=32)
     parser.add_argument("--main-steps", type=int, default=None, help="the main images' and before's steps "
                                                                      "(default: the full profile's)")
+    parser.add_argument("--main-contrast", type=float, default=None, help="the main images' and before's fixed "
+                                                                          "contrast (default: the full profile's)")
     parser.add_argument("--noise", type=float, default=0.3)
     parser.add_argument("--weight", type=float, default=None, help="the variants' diversity weight (default: the "
                                                                  "build's, facets.DIVERSITY_WEIGHT)")
@@ -133,7 +136,8 @@ def main() -> None:
         for plan in plan_layers(settings, loaded):
             rows.append(measure_layer(loaded, plan, arguments.filters, arguments.facets,
                                       arguments.variants.split(","), arguments.short_steps, arguments.noise,
-                                      arguments.weight or facets.DIVERSITY_WEIGHT, arguments.main_steps))
+                                      arguments.weight or facets.DIVERSITY_WEIGHT, arguments.main_steps,
+                                      arguments.main_contrast))
             print(json.dumps(rows[-1]), flush=True)
     print(machine_line(info) + f" · precision {settings.method.precision}")
     for row in rows:

@@ -17,7 +17,7 @@ from generator.defaults import DEFAULT_MODEL
 from generator.errors import AtlasError
 from generator.model import onednn
 from generator.model.models import ModelSource
-from generator.optimisation.methods import DEFAULT_METHOD, METHODS, PROFILE_NAMES, MethodSettings
+from generator.optimisation.methods import DEFAULT_METHOD, METHODS, PROFILE_NAMES, MethodSettings, with_layer_steps
 from generator.optimisation.objectives import DEFAULT_OBJECTIVE, OBJECTIVES
 from generator.options import (
     _positive,
@@ -110,6 +110,7 @@ class RunSettings:
     onednn: onednn.Choice | None = None  # TensorFlow's oneDNN, as the command decided it before loading TensorFlow
     full_steps: tuple[tuple[str, int], ...] = ()  # the full profile's steps per layer (layers not named: the method's)
     steps_given: bool = False  # --steps was given: it holds for every layer
+    contrast_given: bool = False  # --contrast was given: it holds for every layer
 
     def steps_for(self, layer: str) -> int:
         """A layer's steps: the full profile's per-layer steps where the table names it and --steps was not
@@ -117,6 +118,13 @@ class RunSettings:
         if self.profile == "full" and not self.steps_given:
             return dict(self.full_steps).get(layer, self.method.steps)
         return self.method.steps
+
+    def method_for(self, layer: str, size: int) -> MethodSettings:
+        """The run's method at a layer's image size and steps (``methods.with_layer_steps``: fewer steps than the
+        full profile's fix a free contrast)."""
+        method = dataclasses.replace(self.method, size=size)
+        steps = self.steps_for(layer)
+        return method if steps == method.steps else with_layer_steps(method, steps, self.contrast_given)
 
 
 def load_toml(path: str | Path) -> AtlasConfig:
@@ -215,6 +223,7 @@ def resolve(config: AtlasConfig, has_gpu: bool, fast_bfloat16: bool = False) -> 
         labels=read_labels(config.labels) if config.labels is not None else None,
         full_steps=parse_full_steps(config.full_steps),
         steps_given=config.steps is not None,
+        contrast_given=config.contrast is not None,
     )
 
 

@@ -15,6 +15,7 @@ from generator.optimisation.methods import (
     crop_views,
     method_named,
     robust_views,
+    with_layer_steps,
 )
 from generator.optimisation.parameterisations import (
     FourierParameterisation,
@@ -74,3 +75,20 @@ def test_views_and_tiles_follow_the_method():
 def test_an_unknown_method_name_is_an_atlas_error_listing_the_registry():
     with pytest.raises(AtlasError, match=r"^Unknown method 'magic'; choose one of: fourier, classic, maco\.$"):
         resolve(AtlasConfig(method="magic"), has_gpu=False)
+
+
+def test_fewer_steps_than_the_full_profile_fix_a_free_contrast():
+    full = METHODS["fourier"].profiles["full"].settings
+    preview_contrast = METHODS["fourier"].profiles["preview"].settings.contrast
+    shortened = with_layer_steps(full, 48)
+    assert (shortened.steps, shortened.contrast) == (48, preview_contrast) and preview_contrast > 0
+    assert with_layer_steps(full, 48, keep_contrast=True).contrast == 0.0  # --contrast 0 asked for a free one
+    assert with_layer_steps(full, full.steps) == full
+    assert with_layer_steps(dataclasses.replace(full, contrast=2.0), 48).contrast == 2.0  # a fixed one stays
+    maco = METHODS["maco"].profiles["full"].settings
+    assert with_layer_steps(maco, 48).contrast == maco.contrast  # maco has no fixed contrast
+    settings = resolve(AtlasConfig(profile="full", full_steps="block4_conv3=48"), has_gpu=False)
+    assert settings.method_for("block4_conv3", 128) == dataclasses.replace(shortened, size=128)
+    assert settings.method_for("block2_conv2", 64) == dataclasses.replace(full, size=64)
+    free = resolve(AtlasConfig(profile="full", full_steps="block4_conv3=48", contrast=0.0), has_gpu=False)
+    assert free.method_for("block4_conv3", 128).contrast == 0.0

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -252,7 +253,7 @@ def test_the_default_atlas_keeps_its_unit_keys():
     images: the full atlas's keys are those of 51baf0f, before the contrast setting came, so its finished units stay
     done. The preview's changed with its fixed contrast, and again when that contrast began to keep each image's
     mean (its images did both times)."""
-    from generator.config import AtlasConfig, resolve
+    from generator.config import AtlasConfig, load_toml, resolve
     from generator.model.models import load_model
 
     def keys(has_gpu: bool) -> list[tuple[str, str, int]]:
@@ -267,6 +268,14 @@ def test_the_default_atlas_keeps_its_unit_keys():
         ("block1_conv2", "6956472b4d5636ee41b4", 64), ("block2_conv2", "6b220ee302030c20d84d", 64),
         ("block3_conv3", "e073d5fb0abf402000c4", 80), ("block4_conv3", "31b6b0e5788fcd89df1b", 112),
         ("block5_conv3", "2edebb5d2638e2d4cce5", 112)]
+    # `make atlas`'s full profile (atlas.toml's full_steps, 2026-12-06): the layers it names moved to new keys, the
+    # others kept theirs, so a full atlas built before redoes block3-5 only
+    default = plan.plan_layers(resolve(load_toml(Path(__file__).parent.parent / "atlas.toml"), has_gpu=True),
+                               load_model("vgg16-hed", "none"))
+    assert [(layer.info.name, layer.units[0].key, layer.method.steps) for layer in default] == [
+        ("block1_conv2", "cac628646ee504adec94", 128), ("block2_conv2", "f0abac40085dc6c73be6", 128),
+        ("block3_conv3", "ab7169f9820b9c646024", 64), ("block4_conv3", "c851c831a488c8453dd5", 48),
+        ("block5_conv3", "2beccd1935093b88d84d", 48)]
 
 
 def test_a_fourier_preview_says_its_contrast_is_fixed(tmp_path):
@@ -402,3 +411,14 @@ def test_full_steps_give_each_layer_its_own_steps_and_key(tmp_path):
     assert with_table[0] != without[0] and with_table[1] == without[1]  # only the named layer's work is redone
     with pytest.raises(AtlasError, match="full_steps names 'conv9', not a layer of tiny-cnn"):
         plan.plan_layers(tiny_settings(site, full_steps="conv9=4"), tiny)
+
+
+def test_a_fourier_layer_given_fewer_steps_is_built_and_shown_with_the_fixed_contrast(tmp_path):
+    site = tmp_path / "site"
+    pipeline.build(tiny_settings(site, method="fourier", layers=("conv1", "conv3"), filters="0:1",
+                                 full_steps="conv1=4"))
+    run = json.loads((site / "run.json").read_text())
+    conv1, conv3 = run["layers"]
+    assert (conv1["steps"], conv3["steps"]) == (4, 128) and conv1["contrast"] > 0 == conv3["contrast"]
+    assert f"σ {conv1['contrast']} before the sigmoid" in (site / "layers/conv1/index.html").read_text()
+    assert "<th>Contrast</th>" not in (site / "layers/conv3/index.html").read_text()

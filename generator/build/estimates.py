@@ -16,7 +16,7 @@ from generator.build.plan import unit_size_for
 from generator.config import RunSettings, auto_size
 from generator.defaults import FACETS_IN_FULL
 from generator.model import backends
-from generator.optimisation.methods import METHODS, MethodSettings
+from generator.optimisation.methods import METHODS, MethodSettings, with_layer_steps
 from generator.store.directory import SIGNS
 
 # A facet image's step costs this many main-image steps; measured from 1.14 to 2.6 by layer and machine
@@ -40,8 +40,8 @@ def estimate_full_seconds(report: BuildReport, settings: RunSettings, run: dict)
             continue
         full_size = full_profile.settings.size or auto_size(layer["receptive_field"], full_profile.max_auto_size)
         full_steps = dict(settings.full_steps).get(layer["name"], full_profile.settings.steps)
-        full_method = replace(full_profile.settings, size=full_size, steps=full_steps,
-                              precision=settings.method.precision)
+        full_method = with_layer_steps(replace(full_profile.settings, size=full_size,
+                                               precision=settings.method.precision), full_steps)
         if on_gpu:
             total += timed_layer_seconds(settings, layer, full_method)
         else:

@@ -80,7 +80,7 @@ def describe_run(settings: RunSettings, loaded: LoadedModel, plans: list[LayerPl
             "num_filters": plan.info.num_filters, "output_size": list(plan.info.output_size),
             "receptive_field": plan.info.receptive_field, "filter_ids": plan.filter_ids,
             **({"labels": list(settings.labels)} if settings.labels and plan.info.kind in CLASS_LAYER_TYPES else {}),
-            "image_size": plan.method.size, "steps": plan.method.steps,
+            "image_size": plan.method.size, "steps": plan.method.steps, "contrast": plan.method.contrast,
             "unit_size": len(plan.units[0].filter_ids) if plan.units else 1,
             "key": plan.units[0].key if plan.units else "", "cost_per_filter": plan.units[0].cost / max(
                 1, len(plan.units[0].filter_ids)) if plan.units else 0.0,
@@ -112,7 +112,7 @@ def plan_layers(settings: RunSettings, loaded: LoadedModel) -> list[LayerPlan]:
     for info in layers:
         size = image_size_for(loaded, settings.method.size, info.receptive_field, settings.max_auto_size,
                               settings.size_given)
-        method = replace(settings.method, size=size, steps=settings.steps_for(info.name))
+        method = settings.method_for(info.name, size)
         info = replace(info, output_size=output_size_at(loaded, info.name, size))
         identity = {"model": loaded.name, "weights": loaded.provenance, "method": method.key()}
         if loaded.preprocessing_declared:  # only a declaration that changes the model's own redoes the work
@@ -146,11 +146,15 @@ def profile_line(settings: RunSettings) -> str:
 
 
 def steps_text(settings: RunSettings) -> str:
-    """"128 steps", or with per-layer steps "128 steps (block4_conv3 64, block5_conv3 64)"."""
+    """"128 steps", or with per-layer steps "128 steps (block4_conv3 48, block5_conv3 48; fewer steps, fixed
+    contrast 1.25)"."""
     text = f"{settings.method.steps} steps"
     if settings.profile != "full" or settings.steps_given or not settings.full_steps:
         return text
-    return text + " (" + ", ".join(f"{name} {steps}" for name, steps in settings.full_steps) + ")"
+    layers = ", ".join(f"{name} {steps}" for name, steps in settings.full_steps)
+    fixed = {settings.method_for(name, 0).contrast for name, steps in settings.full_steps
+             if steps < settings.method.steps} - {settings.method.contrast}
+    return text + f" ({layers}" + "".join(f"; fewer steps, fixed contrast {value:g}" for value in fixed) + ")"
 
 
 def first_lines(facts: machine.MachineFacts, settings: RunSettings) -> list[str]:

@@ -181,3 +181,15 @@ DEFAULT_METHOD = FOURIER.name
 def method_named(name: str) -> Method:
     """The registered method of that name (names are checked when settings are resolved)."""
     return METHODS[name]
+
+
+def with_layer_steps(settings: MethodSettings, steps: int, keep_contrast: bool = False) -> MethodSettings:
+    """``settings`` run for a layer's own ``steps``. A free contrast given fewer steps than the method's full profile
+    takes the preview's fixed contrast, unless ``keep_contrast`` (one was asked for): a free image grows its contrast
+    with the steps, so in fewer it stays pale (docs/quality.md#steps-per-layer)."""
+    profiles = METHODS[settings.name].profiles
+    fewer = steps < profiles["full"].settings.steps
+    fixed = profiles["preview"].settings.contrast
+    if fewer and fixed and not settings.contrast and not keep_contrast:
+        return dataclasses.replace(settings, steps=steps, contrast=fixed)
+    return dataclasses.replace(settings, steps=steps)

@@ -53,7 +53,9 @@ def collect(out: Path) -> dict:
         layers.append({
             **{key: layer[key] for key in ("name", "slug", "kind", "num_filters", "output_size", "receptive_field",
                                            "image_size")},
-            "steps": layer.get("steps", run["method"]["steps"]),  # per layer since the full profile's full_steps
+            # per layer since the full profile's full_steps (fewer steps can fix the contrast)
+            "steps": layer.get("steps", run["method"]["steps"]),
+            "contrast": layer.get("contrast", run["method"].get("contrast", 0.0)),
             "num_planned": len(layer["filter_ids"]),
             "page": f"layers/{slug}/index.html",
             "contact_sheet": f"layers/{slug}/contact-sheet.png" if filters else None,
