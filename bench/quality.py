@@ -29,8 +29,10 @@ from generator.build import (
     evaluate,  # noqa: E402
     pipeline,
 )
-from generator.config import AtlasConfig, resolve  # noqa: E402
+from generator.config import AtlasConfig, load_toml, resolve  # noqa: E402
 from generator.model import backends
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def build_and_measure(method: str, options, out: Path) -> list[dict]:
@@ -39,7 +41,8 @@ def build_and_measure(method: str, options, out: Path) -> list[dict]:
                          out=str(out), precision=options.precision, examples="none", facets=0,
                          steps=options.fourier_steps if method == "fourier" else None,
                          learning_rate=options.fourier_learning_rate if method == "fourier" else None,
-                         contrast=options.fourier_contrast if method == "fourier" else None)
+                         contrast=options.fourier_contrast if method == "fourier" else None,
+                         full_steps=load_toml(ROOT / "atlas.toml").full_steps if method == "fourier" else None)
     settings = resolve(config, backends.gpu_available(), backends.fast_bfloat16())  # as `atlas build` decides
     if method == "fourier":  # the step rule's settings that have no command-line option
         given = {"warmup": options.fourier_warmup,
@@ -50,9 +53,10 @@ def build_and_measure(method: str, options, out: Path) -> list[dict]:
     seconds = {layer.name: layer.seconds for layer in report.layers}
     rows = []
     for quality in evaluate.evaluate(out):
+        layer = settings.method_for(quality.layer, 0)  # the default atlas's per-layer steps, unless --fourier-steps
         rows.append({"method": method, **dataclasses.asdict(quality), "seconds": seconds[quality.layer],
-                     "steps": settings.method.steps, "precision": settings.method.precision,
-                     "contrast": settings.method.contrast, "learning_rate": settings.method.learning_rate,
+                     "steps": layer.steps, "precision": settings.method.precision,
+                     "contrast": layer.contrast, "learning_rate": settings.method.learning_rate,
                      "warmup": settings.method.warmup, "decay_after": settings.method.decay_after,
                      "views_ramp": settings.method.views_ramp})
     return rows

@@ -77,8 +77,10 @@ class AtlasConfig:
     def merged_with(self, overrides: AtlasConfig) -> AtlasConfig:
         """This config with every value that ``overrides`` gives replaced."""
         given = {key: value for key, value in dataclasses.asdict(overrides).items() if value is not None}
-        if overrides.model not in (None, self.model or DEFAULT_MODEL) and overrides.full_steps is None:
-            given["full_steps"] = None  # per-layer steps are measured on one model: another model does not take them
+        other_model = overrides.model not in (None, self.model or DEFAULT_MODEL)
+        other_method = overrides.method not in (None, self.method or DEFAULT_METHOD)
+        if (other_model or other_method) and overrides.full_steps is None:
+            given["full_steps"] = None  # per-layer steps are measured for one model and method: not for others
         return dataclasses.replace(self, **given)
 
 

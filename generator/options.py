@@ -88,7 +88,6 @@ def parse_full_steps(value: str | dict | None) -> tuple[tuple[str, int], ...]:
         raise AtlasError(f"full_steps must be a table of layer = steps, got {value!r}.")
     return tuple((str(name), _positive("full_steps", steps)) for name, steps in pairs)
 
-
 def resolve_facets(facets: int | None, profile: str) -> int:
     """Facets per filter: as given (0 turns them off; one facet would be the main image again), else 4 in the
     full profile and none in a preview."""

@@ -166,6 +166,8 @@ def test_full_steps_set_each_layers_steps_in_the_full_profile_only(tmp_path):
     # they were measured on the file's model: another model given over the file does not take them
     assert table.merged_with(AtlasConfig(steps=4)).full_steps == {"conv1": 5, "conv3": 9}
     assert table.merged_with(AtlasConfig(model="vgg16-hed")).full_steps is None
+    assert table.merged_with(AtlasConfig(method="classic")).full_steps is None  # measured with fourier's steps
+    assert table.merged_with(AtlasConfig(method="fourier")).full_steps == {"conv1": 5, "conv3": 9}
     assert table.merged_with(AtlasConfig(model="vgg16-hed", full_steps="block1_conv2=8")).full_steps == "block1_conv2=8"
 
 
