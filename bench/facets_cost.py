@@ -2,13 +2,15 @@
 
 For the first filters of each layer (vgg16-hed, the full profile's method at the layer's own size, the precision
 `auto` picks), in one process: the main images (both signs, as a build makes them), then the facets with the
-full profile's own settings ("before": 128 free steps), then with other settings (``--variants``).
+main images' settings ("before": the full profile's 128 free steps, or ``--main-steps`` and ``--main-contrast``),
+then with other settings (``--variants``).
 Per layer it prints seconds, facets' cost as a share of the main images', each facet's activation as a share of
 its filter's main positive image (among filters that image excites), and the mean pairwise cosine similarity of
 the facets' Gram matrices at the style layer (lower: more diverse).
 
     python bench/facets_cost.py                                  # block4_conv3 and block5_conv3, 4 filters each
     python bench/facets_cost.py --layers block3_conv3 --filters 8 --json docs/measurements/facets-cost.json
+    python bench/facets_cost.py --main-steps 48 --main-contrast 1.25 --variants before  # the default atlas's
 """
 
 from __future__ import annotations
