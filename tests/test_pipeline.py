@@ -402,6 +402,8 @@ def test_full_steps_give_each_layer_its_own_steps_and_key(tmp_path):
     assert "<th>Steps</th><td>4</td>" in (site / "layers/conv1/index.html").read_text()
     assert "classic · 4-10 steps" in (site / "index.html").read_text()
     assert plan.steps_text(settings) == "10 steps (conv1 4)"
+    preview = dataclasses.replace(settings, profile="preview")
+    assert "--full-steps 'conv1=4'" in plan.full_command(preview)  # the full build the preview's estimate counts
     from generator.model.models import load_model
 
     tiny = load_model("tiny-cnn", "none")

@@ -93,7 +93,9 @@ def full_command(settings: RunSettings) -> str:
     if settings.profile != "preview":
         return ""
     layers = f" --layers '{','.join(settings.layer_patterns)}'" if settings.layer_patterns else ""
-    return f"atlas build --profile full --model {settings.source.model}{layers} --out {settings.out}"
+    steps = ",".join(f"{name}={steps}" for name, steps in settings.full_steps)
+    steps = f" --full-steps '{steps}'" if steps else ""  # what the estimate counted
+    return f"atlas build --profile full --model {settings.source.model}{layers}{steps} --out {settings.out}"
 
 
 def unit_size_for(num_filters: int, batch_size: int | None, on_gpu: bool) -> int:
