@@ -36,3 +36,12 @@ if [[ " $STEPS " == *" heads "* ]]; then
     timeout "${T4:-60}" python3 bench/variants.py --variant heads --batch-size 128 --precision mixed \
         --json "$OUT/heads-jax-gpu.json" 2>&1 | grep -v "━" | tee "$OUT/heads.log"
 fi
+# 5. The full default atlas end to end through `atlas build` (atlas.toml's per-layer steps, facets, dataset examples):
+#    STEPS=full. Wall time and peak memory from /usr/bin/time; the plain progress lines give each layer's seconds,
+#    which with bench/compute_floor.py's FLOPs per layer give its TFLOP/s.
+if [[ " $STEPS " == *" full "* ]]; then
+    /usr/bin/time -v timeout "${T5:-500}" python3 -m generator.cli build --config atlas.toml --profile full \
+        --weights "$W" --out /tmp/full-atlas 2>&1 | tee "$OUT/full-atlas.log" | grep -v "━" | tail -30
+    cp /tmp/full-atlas/run.json "$OUT/full-atlas-run.json" 2>/dev/null
+    python3 bench/compute_floor.py --json "$OUT/full-atlas-floor-gpu-jax.json" 2>&1 | tail -8
+fi
