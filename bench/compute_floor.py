@@ -79,7 +79,7 @@ def main():
     options = parser.parse_args()
     config = options.config or (None if options.quick else Path(__file__).resolve().parent.parent / "atlas.toml")
     model = "tiny-cnn" if options.quick else options.model
-    given = load_toml(config).merged_with(AtlasConfig(model=model)) if config else AtlasConfig()
+    given = load_toml(config).merged_with(AtlasConfig(model=model, method=options.method)) if config else AtlasConfig()
     full_steps = dict(parse_full_steps(given.full_steps))
 
     loaded = load_model(model, "none")

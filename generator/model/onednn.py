@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from generator.model.machine import cpu_name
+from generator.store.files import read_json, write_json
 
 VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
 FASTER_BY = 1.1  # on must take at most 1/1.1 of off's time
@@ -144,7 +145,8 @@ def cache_file() -> Path:
 
 
 def machine_key() -> str:
-    """What the answer holds for: the CPU, the cores this process may use, TensorFlow's version."""
+    """What the answer holds for: the CPU and the cores this process may use (``cpu_name``), TensorFlow's
+    version."""
     try:
         version = importlib.metadata.version("tensorflow")
     except importlib.metadata.PackageNotFoundError:
@@ -167,10 +169,7 @@ def choose(backend: str, environment: MutableMapping[str, str] = os.environ,
         given = environment[VARIABLE]
         return Choice(given.strip() not in ("0", "false", "False", ""), f"{VARIABLE}={given} is set")
     path, key = cache_file(), machine_key()
-    try:
-        known = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        known = {}
+    known = read_json(path)
     known = known if isinstance(known, dict) else {}
     try:
         choice = Choice(**known[key])
@@ -181,8 +180,7 @@ def choose(backend: str, environment: MutableMapping[str, str] = os.environ,
         choice = decide(default, probe("1") if default is not None and not default.on else None)
         if choice.enabled is not None:
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps({**known, key: choice.record()}, indent=1), encoding="utf-8")
+                write_json(path, {**known, key: choice.record()})  # atomic: builds starting together agree
             except OSError:
                 pass  # an unwritable cache costs the probe again next time, nothing else
     if choice.enabled and choice.default_on is False:
